@@ -1,0 +1,1 @@
+# Components are imported here so that importing losa_plugin registers them.

@@ -1,0 +1,1 @@
+from . import backbones, data_preprocessors, detectors, heads, necks  # noqa: F401
