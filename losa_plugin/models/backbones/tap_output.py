@@ -1,0 +1,19 @@
+"""What a layer-tap backbone hands to the neck."""
+from typing import NamedTuple, Tuple
+
+import torch
+
+
+class TapOutput(NamedTuple):
+    """Tapped intermediate features of one batch of windows.
+
+    Attributes:
+        feats: one tensor per tapped layer, ``[B, T, T_i, H_i, W_i, C_i]`` (channels
+            last, ``T`` clips per window), or ``[B, T, T_i, C_i]`` when the spatial
+            reduction streams inside the clip loop.
+        layer_ids: the tapped block / stage indices, ascending; the last is layer N.
+        clip_mask: ``[B, T]`` bool, True where the clip holds at least one valid frame.
+    """
+    feats: Tuple[torch.Tensor, ...]
+    layer_ids: Tuple[int, ...]
+    clip_mask: torch.Tensor
