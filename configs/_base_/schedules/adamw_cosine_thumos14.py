@@ -1,0 +1,30 @@
+# ActionFormer / LoSA THUMOS-14 schedule: AdamW, linear warm-up for 5 epochs, cosine decay.
+max_epochs = 35
+warmup_epochs = 5
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    # no decay on norms, biases and the per-level regression scales
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                       custom_keys={'.scale': dict(decay_mult=0.0),
+                                    'gate': dict(decay_mult=0.0)}),
+    clip_grad=dict(max_norm=1.0, norm_type=2))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-8,
+         by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+]
+
+# ActionFormer evaluates the exponential moving average of the weights (decay 0.999).
+custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001,
+                     update_buffers=True, priority=49)]
+
+# Batch sizes in the dataset configs are per GPU (per process); the effective batch is
+# batch_size * number of processes. auto_scale_lr scales lr from this base.
+auto_scale_lr = dict(enable=False, base_batch_size=2)
