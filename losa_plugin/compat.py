@@ -44,6 +44,25 @@ def _stub_missing_drn() -> None:
     sys.modules[name + '.drn'] = mod
 
 
+def _history_buffer_state_without_methods() -> None:
+    """mmengine 0.10.7's ``HistoryBuffer.__getstate__`` pickles its statistics methods
+    (bound class methods, stored through ``builtins.getattr``); allowing ``getattr`` in
+    ``torch.load(weights_only=True)`` would let a checkpoint call any attribute. The
+    methods are class-level and re-registered on unpickling (``__setstate__`` calls
+    ``_set_default_statistics``), so we save the buffer's data only. Checkpoints written
+    by an unpatched mmengine still need ``weights_only=False`` from a trusted source.
+    Remove when mmengine stops pickling the methods.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        return state
+
+    HistoryBuffer.__getstate__ = __getstate__
+
+
 def allow_mmengine_checkpoint_globals() -> None:
     """torch >= 2.6 loads with ``weights_only=True`` by default and mmengine 0.10.7's
     resume then fails on the non-tensor objects its checkpoints hold (message hub
@@ -92,4 +111,5 @@ def dist_backend() -> str:
 
 
 _stub_missing_drn()
+_history_buffer_state_without_methods()
 allow_mmengine_checkpoint_globals()
