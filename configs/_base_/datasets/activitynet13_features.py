@@ -1,0 +1,67 @@
+# ActivityNet-v1.3, head-only setting on pre-extracted features.
+#
+# Unlike THUMOS-14 (fixed stride, random windows of up to 2304 steps), every
+# ActivityNet video is linearly resized to a fixed 128-step grid (ResizeTALFeature)
+# spanning the whole video, in training and test: the grid stride becomes
+# duration * fps / 128 frames, so fps cancels out (the official file has none;
+# default_fps only fills the field). Training then crops 90-100 % of the 128 steps.
+#
+# Paths are placeholders. The class list file holds the 200 names one a line (sorted);
+# without it the dataset sorts the names it finds. file_prefix depends on the feature
+# pack (many name files 'v_<id>.npy').
+dataset_type = 'ActivityNetTALDataset'
+data_root = 'data/activitynet13'
+ann_file = 'annotations/anet1.3_tal.json'
+class_file = 'data/activitynet13/annotations/anet13_classes.txt'
+feature_dir = 'features'
+resize_len = 128
+
+train_pipeline = [
+    dict(type='LoadTALFeature', format='TC'),
+    dict(type='ResizeTALFeature', length=resize_len),
+    dict(type='RandomTruncateFeature', max_seq_len=resize_len, trunc_thresh=0.5,
+         crop_ratio=(0.9, 1.0)),
+    dict(type='PackTALInputs'),
+]
+test_pipeline = [
+    dict(type='LoadTALFeature', format='TC'),
+    dict(type='ResizeTALFeature', length=resize_len),
+    dict(type='PackTALInputs'),
+]
+
+dataset_common = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file=ann_file,
+    data_prefix=dict(feature=feature_dir),
+    input_type='feature',
+    file_prefix='',
+    class_names=class_file,
+    feature_stride=16,
+    frames_per_feature=16,
+    default_fps=15.0)
+
+# batch_size is per GPU (per process): the global batch is batch_size x world size.
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**dataset_common, subset='training', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**dataset_common, subset='validation', test_mode=True,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='TALMetric',
+    ann_file='data/activitynet13/annotations/anet1.3_tal.json',
+    subset='validation',
+    tiou_thresholds=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+test_evaluator = val_evaluator

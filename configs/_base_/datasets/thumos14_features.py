@@ -1,0 +1,59 @@
+# THUMOS-14, head-only setting on pre-extracted features (ActionFormer's I3D pack):
+# features every 4 frames, each covering 16 frames (grid cell 0 at frame 8), stored as
+# [T, C] .npy files named <video_id>.npy. Train on the 'Validation' videos with random
+# windows of at most 2304 steps; test on 'Test' at full length (no windows).
+#
+# Paths are placeholders: data_root/ann_file and data_root/feature_dir. The evaluator's
+# ann_file is spelled out, so a child config that moves data_root must set it too.
+dataset_type = 'THUMOS14Dataset'
+data_root = 'data/thumos14'
+ann_file = 'annotations/thumos14.json'
+feature_dir = 'i3d_features'
+feature_stride = 4
+frames_per_feature = 16
+max_seq_len = 2304
+
+train_pipeline = [
+    dict(type='LoadTALFeature', format='TC'),
+    dict(type='RandomTruncateFeature', max_seq_len=max_seq_len, trunc_thresh=0.5,
+         crop_ratio=(0.9, 1.0)),
+    dict(type='PackTALInputs'),
+]
+test_pipeline = [
+    dict(type='LoadTALFeature', format='TC'),
+    dict(type='PackTALInputs'),
+]
+
+dataset_common = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file=ann_file,
+    data_prefix=dict(feature=feature_dir),
+    input_type='feature',
+    feature_stride=feature_stride,
+    frames_per_feature=frames_per_feature)
+
+# batch_size is per GPU (per process): the global batch is batch_size x world size.
+# ActionFormer trains THUMOS-14 with 2 videos per batch and tests one video at a time.
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**dataset_common, subset='Validation', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**dataset_common, subset='Test', test_mode=True, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='TALMetric',
+    ann_file='data/thumos14/annotations/thumos14.json',
+    subset='Test',
+    tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7])
+test_evaluator = val_evaluator

@@ -1,0 +1,4 @@
+# Head-only-online baseline: the frozen backbone run on raw frames, last layer only
+# (spatially mean-pooled) into the same head; same data and schedule as LoSA.
+_base_ = ['../losa/losa_videomaev2-b_activitynet13.py']
+model = dict(neck=dict(_delete_=True, type='LastLayerNeck'))

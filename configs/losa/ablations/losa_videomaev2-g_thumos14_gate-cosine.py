@@ -1,0 +1,3 @@
+# Table 4: gate initialisation 'cosine' instead of zero.
+_base_ = ['../losa_videomaev2-g_thumos14.py']
+model = dict(neck=dict(gate_init='cosine'))

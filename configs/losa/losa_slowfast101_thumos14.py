@@ -1,0 +1,45 @@
+# LoSA on a frozen SlowFast-101 (8x8), THUMOS-14 (paper: avg mAP 58.2, 3.5 GB, 12 M learnable).
+# Taps: slow / fast stages 1..4 (ids 1..8) and the fused output (id 9, N); 32-frame clips
+# give 4 slow steps each, so a grid cell spans 8 frames and 576 cells are 144 clips.
+_base_ = [
+    '../_base_/models/backbones/layer_tap_slowfast_r101.py',
+    '../_base_/models/losa_actionformer.py',
+    '../_base_/datasets/thumos14_video.py',
+    '../_base_/schedules/adamw_cosine_thumos14.py',
+    '../_base_/default_runtime.py',
+]
+clip_len = 32
+frame_interval = 1
+frames_per_cell = 8
+num_clips = 576 * frames_per_cell // clip_len
+window_frames = num_clips * clip_len * frame_interval
+model = dict(
+    data_preprocessor=dict(pad_multiple=clip_len),
+    neck=dict(in_channels=[256, 32, 512, 64, 1024, 128, 2048, 256, 2304],
+              layer_ids=[1, 2, 3, 4, 5, 6, 7, 8, 9],
+              temporal_sizes=[4, 32, 4, 32, 4, 32, 4, 32, 4]),
+    head=dict(in_channels=2304))
+
+window = dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,
+              num_clips=num_clips, frames_per_cell=frames_per_cell)
+train_pipeline = [
+    dict(**window, trunc_thresh=0.5, crop_ratio=(0.9, 1.0)),
+    dict(type='DecodeVideoWindow'),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='RandomResizedCrop', area_range=(0.3, 1.0)),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='ConsistentAugment', transforms=[dict(type='mmdet.AutoAugment')]),
+    dict(type='PackTALInputs'),
+]
+test_pipeline = [
+    dict(**window, test_mode=True),
+    dict(type='DecodeVideoWindow'),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackTALInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(test_window=dict(size=window_frames),
+                                   pipeline=test_pipeline))
+test_dataloader = val_dataloader

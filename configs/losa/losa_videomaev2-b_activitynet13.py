@@ -1,0 +1,11 @@
+# LoSA on a frozen VideoMAEv2 ViT-B, ActivityNet-v1.3 (paper: avg mAP 38.1).
+_base_ = [
+    '../_base_/models/backbones/layer_tap_vit_b.py',
+    '../_base_/models/losa_actionformer.py',
+    '../_base_/datasets/activitynet13_video.py',
+    '../_base_/schedules/adamw_cosine_activitynet13.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(neck=dict(in_channels=768),
+             head=dict(in_channels=768, num_classes=200, n_mha_win_size=-1,
+                       test_cfg=dict(nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))

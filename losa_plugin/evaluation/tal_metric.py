@@ -1,0 +1,162 @@
+"""The temporal action localization metric: merges the windows of each video, then
+computes ActivityNet-style mAP at several tIoU thresholds against the annotation file.
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from mmaction.registry import METRICS
+
+from losa_plugin.datasets.tal_annotation import load_tal_annotations
+from losa_plugin.utils.segment_ops import batched_segment_nms
+from .detection_eval import Detections, evaluate_detections, format_ap_table
+from .results_io import dump_submission
+
+_DEFAULT_MERGE_NMS = dict(method='soft', iou_threshold=0.1, sigma=0.5, min_score=1e-3,
+                          max_num=200, voting_thresh=0.0)
+
+
+@METRICS.register_module()
+class TALMetric(BaseMetric):
+    """mAP@tIoU for temporal action localization (ActivityNet protocol).
+
+    Ground truth is read from ``ann_file`` (not from what the model saw), as the file
+    gives it, so numbers compare with published ones. Predictions arrive per window;
+    ``compute_metrics`` (which sees every rank's windows after mmengine's collect)
+    concatenates the windows of each video and, with ``merge_nms``, suppresses
+    duplicates across them.
+
+    Args:
+        ann_file (str): ActivityNet-style ``database`` JSON.
+        subset (str | Sequence[str]): subset(s) to evaluate, e.g. ``'Test'``.
+        tiou_thresholds (Sequence[float]): Default (0.3, 0.4, 0.5, 0.6, 0.7).
+        class_names (Sequence[str] | str, optional): class list or a text file with one
+            name a line; None derives it from the file (see ``load_tal_annotations``).
+            Predicted ``labels`` index this list.
+        remove_duplicate_gt (bool): drop duplicate ground truth (same label, bounds
+            within 1e-3 s) as ActionFormer / OpenTAD do. Default False (official).
+        merge_nms (dict, optional): keyword arguments of
+            :func:`losa_plugin.utils.segment_ops.batched_segment_nms` applied to each
+            video's merged windows; None just concatenates. Default soft-NMS
+            (sigma 0.5, min_score 1e-3, max_num 200).
+        out_file (str, optional): also write the merged detections there in the
+            ActivityNet submission format.
+        collect_device (str): 'cpu' or 'gpu'. Default 'cpu'.
+        prefix (str, optional): prefix of the metric names. Default None.
+
+    Returned metrics (fractions): ``mAP@0.30`` ... one per threshold, and
+    ``average_mAP``.
+    """
+
+    default_prefix: Optional[str] = None
+
+    def __init__(self,
+                 ann_file: str,
+                 subset: Union[str, Sequence[str]],
+                 tiou_thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7),
+                 class_names: Optional[Union[Sequence[str], str]] = None,
+                 remove_duplicate_gt: bool = False,
+                 merge_nms: Optional[dict] = _DEFAULT_MERGE_NMS,
+                 out_file: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.ann_file = ann_file
+        self.subset = subset
+        self.tiou_thresholds = tuple(float(t) for t in tiou_thresholds)
+        self.merge_nms = None if merge_nms is None else dict(merge_nms)
+        if self.merge_nms is not None and 'iou_threshold' not in self.merge_nms:
+            raise ValueError(f'TALMetric: merge_nms needs iou_threshold, got {merge_nms}')
+        self.out_file = out_file
+        self.ground_truth = load_tal_annotations(
+            ann_file, subset, class_names=class_names,
+            remove_duplicates=remove_duplicate_gt)
+        self.class_names: List[str] = list(self.ground_truth[0]['class_names'])
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Store one numpy copy of each window's predictions.
+
+        Args:
+            data_batch: unused.
+            data_samples (Sequence[dict]): each with ``video_id`` and ``pred_instances``
+                (``segments`` [K, 2] seconds, ``scores`` [K], ``labels`` [K]).
+        """
+        for sample in data_samples:
+            if hasattr(sample, 'to_dict'):
+                sample = sample.to_dict()
+            if 'video_id' not in sample or 'pred_instances' not in sample:
+                raise KeyError(f'TALMetric.process: a data sample needs video_id and '
+                               f'pred_instances, got keys {sorted(sample)}')
+            pred = sample['pred_instances']
+            for key in ('segments', 'scores', 'labels'):
+                if key not in pred:
+                    raise KeyError(f"TALMetric.process: video '{sample['video_id']}': "
+                                   f'pred_instances lacks {key!r}')
+            segments = _to_numpy(pred['segments'], np.float64).reshape(-1, 2)
+            scores = _to_numpy(pred['scores'], np.float64).reshape(-1)
+            labels = _to_numpy(pred['labels'], np.int64).reshape(-1)
+            if not len(segments) == len(scores) == len(labels):
+                raise ValueError(f"TALMetric.process: video '{sample['video_id']}': "
+                                 f'segments {segments.shape}, scores {scores.shape} and '
+                                 f'labels {labels.shape} disagree in length')
+            self.results.append(dict(video_id=str(sample['video_id']), segments=segments,
+                                     scores=scores, labels=labels))
+
+    def merge_windows(self, results: List[dict]) -> Detections:
+        """Concatenate the windows of each video (videos in order of first appearance)
+        and apply ``merge_nms`` per video."""
+        by_video: Dict[str, List[dict]] = OrderedDict()
+        for r in results:
+            by_video.setdefault(r['video_id'], []).append(r)
+        video_ids, segments, scores, labels = [], [], [], []
+        for vid, windows in by_video.items():
+            seg = np.concatenate([w['segments'] for w in windows])
+            sc = np.concatenate([w['scores'] for w in windows])
+            lab = np.concatenate([w['labels'] for w in windows])
+            if self.merge_nms is not None and len(sc):
+                seg_t, sc_t, lab_t = batched_segment_nms(
+                    torch.from_numpy(seg), torch.from_numpy(sc), torch.from_numpy(lab),
+                    **self.merge_nms)
+                seg, sc, lab = seg_t.numpy(), sc_t.numpy(), lab_t.numpy()
+            video_ids += [vid] * len(sc)
+            segments.append(seg)
+            scores.append(sc)
+            labels.append(lab)
+        if not video_ids:
+            return Detections.empty()
+        return Detections(video_ids, np.concatenate(segments).astype(np.float64),
+                          np.concatenate(scores).astype(np.float64),
+                          np.concatenate(labels).astype(np.int64))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Merge, evaluate, log the per-class table; return ``{'mAP@0.30': ...,
+        'average_mAP': ...}``."""
+        logger = MMLogger.get_current_instance()
+        detections = self.merge_windows(results)
+        bad = (detections.labels < 0) | (detections.labels >= len(self.class_names))
+        if bad.any():
+            raise ValueError(f'TALMetric: predicted labels must index the '
+                             f'{len(self.class_names)} classes of {self.ann_file}, got '
+                             f'{sorted(set(detections.labels[bad].tolist()))[:10]}')
+        if self.out_file:
+            dump_submission(self.out_file, detections, self.class_names)
+            logger.info(f'TALMetric: wrote {len(detections.scores)} detections to '
+                        f'{self.out_file}')
+        result = evaluate_detections(self.ground_truth, detections, self.tiou_thresholds,
+                                     self.class_names, logger=logger)
+        logger.info(f'TALMetric on {self.ann_file} [{self.subset}], AP (%):\n'
+                    + format_ap_table(result))
+        logger.info('TALMetric: ' + ', '.join(
+            f'mAP@{t:.2f} = {100 * m:.2f}' for t, m in zip(result.tious, result.mAP))
+            + f', average mAP = {100 * result.average_mAP:.2f}')
+        return result.metrics()
+
+
+def _to_numpy(x, dtype) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)

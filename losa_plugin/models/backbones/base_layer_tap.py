@@ -1,0 +1,254 @@
+"""Shared machinery of the layer-tap backbone wrappers.
+
+A window of frames ``[B, 3, F, H, W]`` is cut into ``T = F // clip_len`` clips of
+``clip_len`` frames; the wrapped backbone runs the clips in micro-batches of
+``clip_batch`` clips and the chosen intermediate layers ("taps") are collected per
+clip, channels last: ``[B, T, T_i, H_i, W_i, C_i]``. Subclasses only say how one
+micro-batch of clips ``[n, 3, clip_len, H, W]`` turns into the tapped tensors
+``[n, T_i, H_i, W_i, C_i]`` (:meth:`BaseLayerTap._forward_clips`).
+
+Modes:
+
+* ``frozen=True`` (default, LoSA and head-only): backbone parameters have
+  ``requires_grad=False``, the backbone stays in eval mode (BatchNorm statistics,
+  dropout and drop path off) even after ``model.train()``, and the forward runs under
+  ``torch.no_grad()`` so no autograd history is recorded. Freezing is re-applied on
+  every forward, so a later ``.train()`` or ``requires_grad_()`` cannot undo it.
+* ``frozen=False`` (full fine-tuning baseline): gradients flow into the backbone;
+  ``with_cp=True`` recomputes each block in the backward pass
+  (``torch.utils.checkpoint``) to save activation memory.
+
+``dtype='bf16' | 'fp16'`` runs the backbone under autocast and stores the taps in that
+precision (on CPU autocast supports bf16 only, so ``'fp16'`` falls back to bf16 there).
+``tap_reduce='spatial_mean'`` averages each tap over ``H_i, W_i`` inside the clip loop,
+so full spatial taps are never held for all clips at once (``[B, T, T_i, C_i]``).
+"""
+import contextlib
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from einops import rearrange
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import Tensor, nn
+
+from .tap_output import TapOutput
+
+_DTYPES = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+_TAP_REDUCE = (None, 'spatial_mean')
+
+
+class BaseLayerTap(BaseModule):
+    """Base class of the layer-tap wrappers (not registered; see subclasses).
+
+    Args:
+        clip_len (int): frames per clip ``T'``. Defaults to 16.
+        clip_batch (int): clips per backbone call (micro-batch; trades memory for
+            speed). Defaults to 4.
+        frozen (bool): frozen backbone (no grad, eval mode, no autograd history).
+            Defaults to True.
+        dtype (str, optional): ``'bf16'``, ``'fp16'`` or None (float32). Defaults to None.
+        with_cp (bool): activation checkpointing per block; only used when
+            ``frozen=False``. Defaults to False.
+        tap_reduce (str, optional): None or ``'spatial_mean'``. Defaults to None.
+        skip_padded_clips (bool): do not run clips without any valid frame; their
+            taps are zeros. Defaults to True.
+        pretrained (str, optional): MMAction2 checkpoint (a recognizer's, keys
+            ``backbone.*``, or a bare backbone's) loaded into the wrapped backbone by
+            :meth:`init_weights`. ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+            is accepted as a synonym. Defaults to None.
+        init_cfg (dict, optional): see ``pretrained``. Defaults to None.
+    """
+
+    def __init__(self,
+                 clip_len: int = 16,
+                 clip_batch: int = 4,
+                 frozen: bool = True,
+                 dtype: Optional[str] = None,
+                 with_cp: bool = False,
+                 tap_reduce: Optional[str] = None,
+                 skip_padded_clips: bool = True,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            # mmengine's PretrainedInit would load into the wrapper with the wrong
+            # prefix; we load into the wrapped backbone ourselves.
+            pretrained = pretrained or init_cfg['checkpoint']
+            init_cfg = None
+        super().__init__(init_cfg=init_cfg)
+        if clip_len < 1 or clip_batch < 1:
+            raise ValueError(f'clip_len and clip_batch must be >= 1, got {clip_len}, '
+                             f'{clip_batch}')
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of None, 'bf16', 'fp16'; got {dtype!r}")
+        if tap_reduce not in _TAP_REDUCE:
+            raise ValueError(f'tap_reduce must be one of {_TAP_REDUCE}; got {tap_reduce!r}')
+        self.clip_len = clip_len
+        self.clip_batch = clip_batch
+        self.frozen = frozen
+        self.dtype = dtype
+        self.with_cp = with_cp
+        self.tap_reduce = tap_reduce
+        self.skip_padded_clips = skip_padded_clips
+        self.pretrained = pretrained
+        # subclasses set these
+        self.backbone: nn.Module
+        self.layer_ids: Tuple[int, ...] = ()
+
+    # ------------------------------------------------------------------ subclass API
+    def _forward_clips(self, clips: Tensor) -> List[Tensor]:
+        """Run one micro-batch of clips.
+
+        Args:
+            clips: ``[n, 3, clip_len, H, W]``.
+
+        Returns:
+            One tensor per entry of ``self.layer_ids``, ``[n, T_i, H_i, W_i, C_i]``.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ freezing
+    def _freeze(self) -> None:
+        self.backbone.eval()
+        for p in self.backbone.parameters():
+            if p.requires_grad:
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'BaseLayerTap':
+        super().train(mode)
+        if self.frozen:
+            self._freeze()
+        return self
+
+    # ------------------------------------------------------------------ weights
+    def init_weights(self) -> None:
+        """Random init via the backbone's own ``init_cfg``, or load ``pretrained``."""
+        if self.pretrained is None:
+            super().init_weights()
+            return
+        self.load_backbone_checkpoint(self.pretrained)
+        self._is_init = True
+
+    def load_backbone_checkpoint(self, filename: str, prefix: str = 'backbone.') -> None:
+        """Load an MMAction2 checkpoint into the wrapped backbone.
+
+        Keys starting with ``prefix`` (a recognizer checkpoint) are kept with the prefix
+        removed; a checkpoint without such keys is taken as a bare backbone state.
+        Missing backbone weights are an error (a frozen backbone with random layers
+        would train silently on noise); extra keys are logged.
+        """
+        logger = MMLogger.get_current_instance()
+        ckpt = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise TypeError(f'{filename}: expected a dict state (optionally under '
+                            f"'state_dict'), got {type(ckpt).__name__}")
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        result = self.backbone.load_state_dict(state, strict=False)
+        if result.missing_keys:
+            raise KeyError(f'{filename}: backbone weights missing from the checkpoint: '
+                           f'{result.missing_keys[:10]} ({len(result.missing_keys)} in all)')
+        if result.unexpected_keys:
+            logger.warning(f'{filename}: ignored {len(result.unexpected_keys)} keys not '
+                           f'in the backbone, e.g. {result.unexpected_keys[:5]}')
+        logger.info(f'loaded backbone weights from {filename}')
+
+    # ------------------------------------------------------------------ forward
+    def _autocast(self, device_type: str) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        dtype = _DTYPES[self.dtype] if device_type == 'cuda' else torch.bfloat16
+        return torch.autocast(device_type, dtype=dtype)
+
+    def _reduce(self, tap: Tensor) -> Tensor:
+        """``[n, T_i, H_i, W_i, C_i]`` -> stored form (reduced / cast)."""
+        if self.tap_reduce == 'spatial_mean':
+            tap = tap.mean(dim=(2, 3))
+        if self.dtype is not None:
+            tap = tap.to(_DTYPES[self.dtype] if tap.is_cuda else torch.bfloat16)
+        return tap
+
+    def forward(self, frames: Tensor, frame_mask: Optional[Tensor] = None) -> TapOutput:
+        """Tap the backbone over a window.
+
+        Args:
+            frames: ``[B, 3, F, H, W]`` normalised frames, ``F`` a multiple of
+                ``clip_len``.
+            frame_mask: ``[B, F]`` bool, True = valid frame; None = all valid.
+
+        Returns:
+            :class:`TapOutput` with ``feats`` ``[B, T, T_i, H_i, W_i, C_i]`` each (or
+            ``[B, T, T_i, C_i]`` with ``tap_reduce``), ``layer_ids`` and ``clip_mask``
+            ``[B, T]``.
+        """
+        if frames.dim() != 5 or frames.shape[1] != 3:
+            raise ValueError(f'{type(self).__name__}: expected frames [B, 3, F, H, W], '
+                             f'got {tuple(frames.shape)}')
+        b, _, f = frames.shape[:3]
+        if f % self.clip_len:
+            raise ValueError(f'{type(self).__name__}: the window has F={f} frames, not a '
+                             f'multiple of clip_len={self.clip_len}; pad it (the data '
+                             f'preprocessor pad_multiple) or change clip_len')
+        if frame_mask is None:
+            frame_mask = frames.new_ones((b, f), dtype=torch.bool)
+        if tuple(frame_mask.shape) != (b, f):
+            raise ValueError(f'{type(self).__name__}: frame_mask must be [B, F]=({b}, {f}), '
+                             f'got {tuple(frame_mask.shape)}')
+        clip_mask = rearrange(frame_mask.bool(), 'b (t l) -> b t l', l=self.clip_len).any(-1)
+        num_clips = clip_mask.shape[1]
+
+        if self.frozen:
+            self._freeze()
+        clips = rearrange(frames, 'b c (t l) h w -> (b t) c l h w', l=self.clip_len)
+        flat_mask = clip_mask.flatten()
+        if self.skip_padded_clips:
+            run_idx = flat_mask.nonzero().flatten()
+            if run_idx.numel() == 0:  # nothing valid: run one clip for the shapes only
+                run_idx = flat_mask.new_zeros(1, dtype=torch.long)
+        else:
+            run_idx = torch.arange(clips.shape[0], device=clips.device)
+
+        grad_ctx = torch.no_grad() if self.frozen else contextlib.nullcontext()
+        per_batch: List[List[Tensor]] = []
+        with grad_ctx, self._autocast(frames.device.type):
+            for start in range(0, run_idx.numel(), self.clip_batch):
+                idx = run_idx[start:start + self.clip_batch]
+                taps = self._forward_clips(clips[idx])
+                per_batch.append([self._reduce(t) for t in taps])
+
+        # clips that ran but hold no valid frame (the shape-only clip) become zeros
+        keep = flat_mask[run_idx] if self.skip_padded_clips else torch.ones_like(flat_mask)
+        scatter = run_idx.numel() != clips.shape[0] or not bool(keep.all())
+        feats = []
+        for i in range(len(self.layer_ids)):
+            ran = torch.cat([taps[i] for taps in per_batch])
+            if scatter:
+                full = ran.new_zeros((clips.shape[0], ) + tuple(ran.shape[1:]))
+                ran = full.index_copy(0, run_idx[keep], ran[keep])
+            feats.append(rearrange(ran, '(b t) ... -> b t ...', b=b, t=num_clips))
+        return TapOutput(tuple(feats), tuple(self.layer_ids), clip_mask)
+
+
+def resolve_tap_layers(tap_layers: Optional[Sequence[int]], num_layers: int,
+                       owner: str) -> Tuple[int, ...]:
+    """1-based layer ids, ascending and unique; negative ids count from the end.
+
+    Args:
+        tap_layers: ids in ``1..num_layers`` or ``-num_layers..-1``; None = all.
+        num_layers: number of tappable layers ``N``.
+        owner: name used in error messages.
+    """
+    if tap_layers is None:
+        return tuple(range(1, num_layers + 1))
+    ids = []
+    for i in tap_layers:
+        j = num_layers + 1 + i if i < 0 else i
+        if not 1 <= j <= num_layers:
+            raise ValueError(f'{owner}: tap layer {i} is out of range; layers are 1-based '
+                             f'1..{num_layers} (or -{num_layers}..-1)')
+        ids.append(j)
+    if not ids:
+        raise ValueError(f'{owner}: tap_layers is empty')
+    return tuple(sorted(set(ids)))

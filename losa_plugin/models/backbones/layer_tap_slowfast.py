@@ -1,0 +1,105 @@
+"""Layer taps over mmaction's ``ResNet3dSlowFast``.
+
+The wrapped backbone is built from ``slowfast=dict(...)`` through ``MODELS`` and run
+by **its own forward**; taps are read with forward hooks registered on the residual
+stages (``slow_path.layer{s}``, ``fast_path.layer{s}``) for the duration of one call
+and removed afterwards. Resampling, stems and lateral connections therefore behave
+exactly as in the plain backbone. A stage tap is that stage's residual output, before
+the lateral fast->slow concatenation that feeds the next slow stage.
+
+Layer ids (1-based), for ``S`` stages (4 for R50 / R101):
+
+* ``2s - 1``: slow pathway, stage ``s``  -> ``[T_slow, H_s, W_s, C_slow_s]``;
+* ``2s``:     fast pathway, stage ``s``  -> ``[T_fast, H_s, W_s, C_fast_s]``;
+* ``2S + 1`` (layer N): the fused final output used by the head-only baseline: the
+  fast pathway's last stage average-pooled in time to ``T_slow`` and concatenated on
+  channels after the slow pathway's last stage -> ``[T_slow, H_S, W_S, C_slow + C_fast]``
+  (2048 + 256 = 2304 channels for R50 / R101, the usual SlowFast feature).
+
+For R50 with ``resample_rate=8, speed_ratio=8`` and 32-frame clips: ``T_slow = 4``,
+``T_fast = 32``. Each tap keeps its own ``T_i`` / ``C_i``; the neck aligns them.
+``with_cp=True`` (with ``frozen=False``) switches on the residual blocks' own
+checkpointing (their ``with_cp`` attribute).
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from mmaction.registry import MODELS
+from torch import Tensor
+
+from .base_layer_tap import BaseLayerTap, resolve_tap_layers
+
+
+@MODELS.register_module()
+class LayerTapSlowFast(BaseLayerTap):
+    """Frozen (or fine-tunable) mmaction ``ResNet3dSlowFast`` returning layer taps.
+
+    Input ``[B, 3, F, H, W]`` -> :class:`TapOutput` with taps ``[B, T, T_i, H_i, W_i,
+    C_i]`` in the id order described in the module docstring.
+
+    Args:
+        slowfast (dict): config of mmaction ``ResNet3dSlowFast`` (``type`` may be
+            omitted).
+        tap_layers (Sequence[int], optional): 1-based ids (negative = from the end);
+            None = all ``2S + 1``. Defaults to None.
+        clip_len (int): frames per clip; must be divisible by ``resample_rate``.
+            Defaults to 32.
+        clip_batch, frozen, dtype, with_cp, tap_reduce, skip_padded_clips,
+        pretrained, init_cfg: see :class:`BaseLayerTap`.
+    """
+
+    def __init__(self,
+                 slowfast: Dict,
+                 tap_layers: Optional[Sequence[int]] = None,
+                 clip_len: int = 32,
+                 **kwargs) -> None:
+        super().__init__(clip_len=clip_len, **kwargs)
+        slowfast = dict(slowfast)
+        slowfast.setdefault('type', 'ResNet3dSlowFast')
+        self.backbone = MODELS.build(slowfast)
+        rate = self.backbone.resample_rate
+        if clip_len % rate:
+            raise ValueError(f'LayerTapSlowFast: clip_len={clip_len} must be a multiple '
+                             f'of resample_rate={rate}')
+        self.num_stages = len(self.backbone.slow_path.res_layers)
+        self.layer_ids = resolve_tap_layers(tap_layers, 2 * self.num_stages + 1,
+                                            'LayerTapSlowFast')
+        if self.with_cp:
+            for m in self.backbone.modules():
+                if hasattr(m, 'with_cp') and m is not self.backbone:
+                    m.with_cp = True
+        if self.frozen:
+            self._freeze()
+
+    def _forward_clips(self, clips: Tensor) -> List[Tensor]:
+        bb = self.backbone
+        last = 2 * self.num_stages + 1
+        stage_ids = {i for i in self.layer_ids if i != last}
+        if last in self.layer_ids:
+            stage_ids |= {last - 2, last - 1}
+        outputs = {}
+        handles = []
+
+        def keep(layer_id: int):
+            def hook(module, args, output):
+                outputs[layer_id] = output
+            return hook
+
+        for s in range(1, self.num_stages + 1):
+            for layer_id, path in ((2 * s - 1, bb.slow_path), (2 * s, bb.fast_path)):
+                if layer_id in stage_ids:
+                    handles.append(getattr(path, f'layer{s}').register_forward_hook(
+                        keep(layer_id)))
+        try:
+            bb(clips)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+        if last in self.layer_ids:
+            slow, fast = outputs[last - 2], outputs[last - 1]
+            fast = F.adaptive_avg_pool3d(fast, slow.shape[2:])
+            outputs[last] = torch.cat((slow, fast), dim=1)
+        return [rearrange(outputs[i], 'n c t h w -> n t h w c') for i in self.layer_ids]

@@ -1,0 +1,143 @@
+"""Layer taps over mmaction's ``VisionTransformer`` (VideoMAE / VideoMAEv2).
+
+The wrapped ``VisionTransformer`` is built from ``vit=dict(...)`` through ``MODELS``
+and used as is (its own modules, parameters and checkpoint keys). Per clip this wrapper
+runs the same steps as ``VisionTransformer.forward`` up to the last tapped block:
+
+1. ``patch_embed`` (Conv3d tubelets) -> tokens ``[n, T_i*H_i*W_i, C]``;
+2. ``+ pos_embed`` (sinusoid buffer, or learnable when ``use_learnable_pos_emb``);
+   at a resolution other than the built ``img_size`` it is resized bicubically per
+   temporal slice exactly as mmaction does; then ``pos_drop``;
+3. ``blocks`` one by one (with their own ``drop_path`` / ``gamma`` / dropout, active
+   only in training mode, i.e. with ``frozen=False``), keeping the outputs of the
+   tapped blocks.
+
+Taps are raw block outputs: mmaction's final ``norm`` (Identity when
+``use_mean_pooling=True``) and ``fc_norm`` (applied to the token mean) are not part of
+any tap, so a neck pooling the last tap should carry its own normalisation.
+
+Layer ids are **1-based block indices** (tap ``i`` = output of ``blocks[i-1]``, the
+paper's ``f_i``); negative ids count from the end (-1 = the last block). Blocks after
+the highest tapped one are not run.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch.nn.functional as F
+from einops import rearrange
+from mmaction.registry import MODELS
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from .base_layer_tap import BaseLayerTap, resolve_tap_layers
+from .fused_attention import disable_fused_attention, enable_fused_attention
+
+
+@MODELS.register_module()
+class LayerTapViT(BaseLayerTap):
+    """Frozen (or fine-tunable) mmaction ``VisionTransformer`` returning layer taps.
+
+    Input ``[B, 3, F, H, W]`` -> :class:`TapOutput` with taps
+    ``[B, T, T_i, H_i, W_i, C]``, ``T = F // clip_len``, ``T_i = clip_len / tubelet``,
+    ``H_i = H / patch``, ``W_i = W / patch``.
+
+    Args:
+        vit (dict): config of mmaction ``VisionTransformer`` (``type`` may be omitted).
+            Its ``num_frames`` must equal ``clip_len``.
+        tap_layers (Sequence[int], optional): 1-based block ids to tap (negative =
+            from the end); None = every block. Defaults to None.
+        fused_attention (bool): run attention through
+            ``F.scaled_dot_product_attention`` (see ``fused_attention.py``).
+            Defaults to True.
+        clip_len (int): frames per clip. Defaults to 16.
+        clip_batch (int): clips per backbone call. Defaults to 4.
+        frozen (bool): frozen backbone. Defaults to True.
+        dtype (str, optional): ``'bf16'``, ``'fp16'`` or None. Defaults to None.
+        with_cp (bool): per-block activation checkpointing when ``frozen=False``.
+            Defaults to False.
+        tap_reduce (str, optional): None or ``'spatial_mean'`` (taps
+            ``[B, T, T_i, C]``). Defaults to None.
+        skip_padded_clips (bool): skip clips without valid frames. Defaults to True.
+        pretrained (str, optional): MMAction2 checkpoint to load (``backbone.*`` keys,
+            e.g. written by ``tools/convert_videomaev2.py``). Defaults to None.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` is a
+            synonym of ``pretrained``. Defaults to None.
+    """
+
+    def __init__(self,
+                 vit: Dict,
+                 tap_layers: Optional[Sequence[int]] = None,
+                 fused_attention: bool = True,
+                 clip_len: int = 16,
+                 **kwargs) -> None:
+        super().__init__(clip_len=clip_len, **kwargs)
+        vit = dict(vit)
+        vit.setdefault('type', 'VisionTransformer')
+        num_frames = vit.get('num_frames', 16)
+        self.tubelet_size = vit.get('tubelet_size', 2)
+        if num_frames != clip_len:
+            raise ValueError(f'LayerTapViT: vit.num_frames={num_frames} must equal '
+                             f'clip_len={clip_len} (the temporal position embedding has '
+                             'num_frames / tubelet_size slots)')
+        if clip_len % self.tubelet_size:
+            raise ValueError(f'LayerTapViT: clip_len={clip_len} is not a multiple of '
+                             f'tubelet_size={self.tubelet_size}')
+        if vit.get('return_feat_map', False):
+            raise ValueError('LayerTapViT: leave vit.return_feat_map False; taps are '
+                             'read from the blocks')
+        self.backbone = MODELS.build(vit)
+        self.layer_ids = resolve_tap_layers(tap_layers, len(self.backbone.blocks),
+                                            'LayerTapViT')
+        self.out_channels = self.backbone.embed_dims
+        self.fused_attention = False
+        self.set_fused_attention(fused_attention)
+        if self.frozen:
+            self._freeze()
+
+    def set_fused_attention(self, enabled: bool) -> None:
+        """Switch the blocks' attention between SDPA (True) and mmaction's own forward."""
+        if enabled:
+            enable_fused_attention(self.backbone)
+        else:
+            disable_fused_attention(self.backbone)
+        self.fused_attention = enabled
+
+    def _embed(self, clips: Tensor) -> Tensor:
+        """Patch and position embedding, as in ``VisionTransformer.forward``.
+
+        Args:
+            clips: ``[n, 3, clip_len, H, W]``.
+
+        Returns:
+            tokens ``[n, T_i*H_i*W_i, C]``.
+        """
+        vit = self.backbone
+        h, w = clips.shape[-2] // vit.patch_size, clips.shape[-1] // vit.patch_size
+        tokens = vit.patch_embed(clips)[0]
+        pos = vit.pos_embed
+        if (h, w) != tuple(vit.grid_size):
+            gh, gw = vit.grid_size
+            pos = rearrange(pos, '1 (t h w) c -> t c h w', h=gh, w=gw)
+            pos = F.interpolate(pos, size=(h, w), mode='bicubic', align_corners=False)
+            pos = rearrange(pos, 't c h w -> 1 (t h w) c')
+        if pos.shape[1] != tokens.shape[1]:
+            raise ValueError(f'LayerTapViT: {tokens.shape[1]} tokens per clip but the '
+                             f'position embedding has {pos.shape[1]}; check clip_len, '
+                             'tubelet_size and the input resolution')
+        return vit.pos_drop(tokens + pos)
+
+    def _forward_clips(self, clips: Tensor) -> List[Tensor]:
+        vit = self.backbone
+        h, w = clips.shape[-2] // vit.patch_size, clips.shape[-1] // vit.patch_size
+        t = self.clip_len // self.tubelet_size
+        x = self._embed(clips)
+        wanted = set(self.layer_ids)
+        taps = []
+        use_cp = self.with_cp and not self.frozen and self.training
+        for i, blk in enumerate(vit.blocks[:self.layer_ids[-1]], start=1):
+            if use_cp and x.requires_grad:
+                x = checkpoint(blk, x, use_reentrant=False)
+            else:
+                x = blk(x)
+            if i in wanted:
+                taps.append(rearrange(x, 'n (t h w) c -> n t h w c', t=t, h=h, w=w))
+        return taps

@@ -1,0 +1,92 @@
+"""Multi-head cross-attention in a narrow width ``d = C * ratio`` (the adapters' core)."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def bottleneck_width(channels: int, ratio: float, n_heads: int) -> int:
+    """``round(channels * ratio)`` rounded up to a positive multiple of ``2 * n_heads``
+    (heads split it evenly, and each head's sinusoidal encoding needs an even width)."""
+    if ratio <= 0:
+        raise ValueError(f'adapter_ratio must be > 0, got {ratio}')
+    if n_heads < 1:
+        raise ValueError(f'n_heads must be >= 1, got {n_heads}')
+    step = 2 * n_heads
+    d = int(round(channels * ratio))
+    return max(step, -(-d // step) * step)
+
+
+class BottleneckCrossAttention(nn.Module):
+    """Cross-attention that projects Q, K, V from ``C`` down to ``d`` and the result
+    back to ``C``: ``4 * C * d`` weights (``C^2`` at ratio 0.25), which is how the
+    paper's 143 M learnable parameters for ViT-g fit.
+
+    Args:
+        channels (int): ``C`` of queries, keys/values and output.
+        n_heads (int): attention heads. Defaults to 4.
+        ratio (float): ``d / C``. Defaults to 0.25.
+        dropout (float): dropout on the output. Defaults to 0.
+    """
+
+    def __init__(self, channels: int, n_heads: int = 4, ratio: float = 0.25,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.channels = channels
+        self.n_heads = n_heads
+        self.dim = bottleneck_width(channels, ratio, n_heads)
+        self.q_proj = nn.Linear(channels, self.dim)
+        self.k_proj = nn.Linear(channels, self.dim)
+        self.v_proj = nn.Linear(channels, self.dim)
+        self.out_proj = nn.Linear(self.dim, channels)
+        self.drop = nn.Dropout(dropout)
+
+    def project_q(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., C] -> [..., d]``."""
+        return self.q_proj(x)
+
+    def project_kv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``[..., C] -> ([..., d], [..., d])``."""
+        return self.k_proj(x), self.v_proj(x)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               key_mask: torch.Tensor) -> torch.Tensor:
+        """Attention on projected tensors, then the output projection.
+
+        Args:
+            q (Tensor): ``[N, Lq, d]``.
+            k (Tensor): ``[N, Lk, d]``.
+            v (Tensor): ``[N, Lk, d]``.
+            key_mask (Tensor): bool, True = may be attended; ``[N, Lk]`` (same for all
+                queries) or ``[N, Lq, Lk]``.
+
+        Returns:
+            Tensor: ``[N, Lq, C]``; exactly zero for queries without any valid key
+            (instead of the NaN an all-masked softmax gives).
+        """
+        if key_mask.dim() == 2:
+            key_mask = key_mask[:, None, :]
+        has_key = key_mask.any(dim=-1, keepdim=True)  # [N, 1 or Lq, 1]
+        # Let key-less rows attend everywhere (finite), and zero them afterwards.
+        attn_mask = (key_mask | ~has_key)[:, None]  # [N, 1, 1 or Lq, Lk]
+        h = self.n_heads
+        q, k, v = (rearrange(x, 'n l (h e) -> n h l e', h=h) for x in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = self.drop(self.out_proj(rearrange(out, 'n h l e -> n l (h e)')))
+        return out.masked_fill(~has_key, 0.0)
+
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor,
+                key_mask: torch.Tensor, q_pos: Optional[torch.Tensor] = None,
+                k_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Plain cross-attention ``[N, Lq, C] x [N, Lk, C] -> [N, Lq, C]``; ``q_pos`` /
+        ``k_pos`` (broadcastable to ``[N, Lq, d]`` / ``[N, Lk, d]``) are added after
+        the projections."""
+        q = self.project_q(query)
+        k, v = self.project_kv(key_value)
+        if q_pos is not None:
+            q = q + q_pos
+        if k_pos is not None:
+            k = k + k_pos
+        return self.attend(q, k, v, key_mask)

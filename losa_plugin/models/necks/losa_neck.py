@@ -1,0 +1,243 @@
+"""LoSA neck: spatial blocks, long/short-range adapters, temporal align and fusion."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from einops import rearrange, repeat
+from mmengine.model import BaseModule
+from torch import nn
+
+from mmaction.registry import MODELS
+
+from ..backbones.tap_output import TapOutput
+from .last_layer_neck import LastLayerNeck
+from .long_range_adapter import LongRangeAdapter
+from .long_short_fusion import LongShortFusion
+from .short_range_adapter import ShortRangeAdapter
+from .spatial_reduction import SpatialReduction
+from .temporal_align import TemporalAlign
+
+
+def _per_tap(value, num_taps: int, name: str) -> List:
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_taps:
+            raise ValueError(f'LoSANeck: {name} has {len(value)} entries, one per tap '
+                             f'({num_taps}) expected')
+        return list(value)
+    return [value] * num_taps
+
+
+@MODELS.register_module()
+class LoSANeck(BaseModule):
+    """Long-Short-range Adapter neck (LoSA, Figure 2), beside a frozen backbone.
+
+    For each adapted intermediate layer i and the last layer N (all ``[B, T, T_i,
+    H_i, W_i, C_i]`` taps of ``T`` clips)::
+
+        F'_i = SpatialReduction_i(F_i)                         # [B, T, T_i, C]
+        FS_i = Align_i(ShortRangeAdapter_i(F'_i, F'_N))        # [B, T, T_N, C]
+        FL_i = Align_i(LongRangeAdapter_i(F'_i, F'_N))
+        FT   = LongShortFusion(F_N, [FS_i], [FL_i])            # [B, T, T_N, C]
+
+    ``F_N`` is the *parameter-free spatial mean* of the last tap (projected to ``C``
+    only when ``out_channels != C_N``), computed by the same :class:`LastLayerNeck`
+    the baselines use; the convolutional spatial blocks feed the adapters only
+    (``F'_N`` is the keys/values). So with zero gates ``FT`` equals ``LastLayerNeck``'s
+    output exactly, and the head starts from the head-only features.
+
+    Args:
+        in_channels (int | list[int]): ``C_i`` per tap (an int: all taps alike; then
+            ``layer_ids`` gives the number of taps).
+        layer_ids (list[int], optional): the layer ids the backbone taps, ascending
+            (the last is N). Checked against ``TapOutput.layer_ids`` at run time; needed
+            for ``adapter_layers`` given as ids. Defaults to None (tap positions).
+        temporal_sizes (int | list[int], optional): ``T_i`` per tap; needed only when
+            some ``T_i`` differ from ``T_N`` (builds the learnable temporal align).
+            Defaults to None (every tap has ``T_N`` tokens per clip).
+        out_channels (int, optional): neck width ``C``. Defaults to ``C_N``, and then
+            the last layer gets no projection.
+        adapter_layers (str | list[int]): ``'all'`` intermediate taps, or a list of
+            layer ids (e.g. ``list(range(21, 40))``). Defaults to ``'all'``.
+        n_heads (int): heads of every adapter. Defaults to 4.
+        adapter_ratio (float): adapter bottleneck ``d / C``. Defaults to 0.25.
+        short_range_clips (int, optional): clips each side the short-range adapter
+            sees; None = all (the literal reading). Defaults to 1.
+        use_short (bool): build the short-range adapters. Defaults to True.
+        use_long (bool): build the long-range adapters. Defaults to True.
+        fusion (str): ``'gated'`` or ``'add'`` (w/o fusion). Defaults to ``'gated'``.
+        gate_init (str): ``'zero'``, ``'one'``, ``'random'`` or ``'cosine'``.
+            Defaults to ``'zero'``.
+        spatial_cfg (dict, optional): kwargs of :class:`SpatialReduction`
+            (``mode``, ``kernel_size``, ``norm``). Defaults to ``dict(mode='conv',
+            kernel_size=3)``.
+        pos_encoding (bool): sinusoidal positions in the adapters. Defaults to True.
+        dropout (float): dropout on each adapter's output. Defaults to 0.
+        init_cfg (dict, optional): mmengine init config; the identity-at-init
+            parameters (gates, Proj, align) are re-applied after it.
+
+    Input: ``TapOutput``. Output: ``(feats [B, C, T * T_N], mask [B, T * T_N])``, zero
+    at padded clips. With ``use_short=use_long=False`` it reduces to ``LastLayerNeck``.
+    """
+
+    def __init__(self,
+                 in_channels: Union[int, Sequence[int]],
+                 layer_ids: Optional[Sequence[int]] = None,
+                 temporal_sizes: Optional[Union[int, Sequence[int]]] = None,
+                 out_channels: Optional[int] = None,
+                 adapter_layers: Union[str, Sequence[int]] = 'all',
+                 n_heads: int = 4,
+                 adapter_ratio: float = 0.25,
+                 short_range_clips: Optional[int] = 1,
+                 use_short: bool = True,
+                 use_long: bool = True,
+                 fusion: str = 'gated',
+                 gate_init: str = 'zero',
+                 spatial_cfg: Optional[dict] = None,
+                 pos_encoding: bool = True,
+                 dropout: float = 0.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(in_channels, int):
+            if layer_ids is None:
+                raise ValueError('LoSANeck: with an int in_channels, layer_ids must give '
+                                 'the taps (e.g. layer_ids=list(range(12)))')
+            num_taps = len(layer_ids)
+        else:
+            num_taps = len(in_channels)
+        if num_taps < 1:
+            raise ValueError('LoSANeck: at least one tap is needed')
+        self.in_channels = _per_tap(in_channels, num_taps, 'in_channels')
+        self.layer_ids = None if layer_ids is None else [int(i) for i in layer_ids]
+        if self.layer_ids is not None:
+            if len(self.layer_ids) != num_taps:
+                raise ValueError(f'LoSANeck: layer_ids has {len(self.layer_ids)} entries, '
+                                 f'in_channels {num_taps}')
+            if sorted(set(self.layer_ids)) != self.layer_ids:
+                raise ValueError(f'LoSANeck: layer_ids must be ascending and unique, got '
+                                 f'{self.layer_ids}')
+        self.temporal_sizes = (None if temporal_sizes is None
+                               else _per_tap(temporal_sizes, num_taps, 'temporal_sizes'))
+        self.num_taps = num_taps
+        c_last = self.in_channels[-1]
+        self.out_channels = c_last if out_channels is None else int(out_channels)
+        self.use_short = bool(use_short)
+        self.use_long = bool(use_long)
+
+        names = self._tap_names()
+        self.adapter_taps = self._resolve_adapter_layers(adapter_layers)
+        self.adapter_names = [names[i] for i in self.adapter_taps]
+
+        # F_N: the same pooling as the baselines' neck.
+        self.last_layer = LastLayerNeck(c_last, self.out_channels)
+
+        self.has_adapters = bool(self.adapter_taps) and (self.use_short or self.use_long)
+        spatial_cfg = dict(mode='conv', kernel_size=3) if spatial_cfg is None else dict(spatial_cfg)
+        c = self.out_channels
+        if self.has_adapters:
+            self.spatial_last = SpatialReduction(c_last, c, **spatial_cfg)
+            self.spatial = nn.ModuleList(
+                SpatialReduction(self.in_channels[i], c, **spatial_cfg) for i in self.adapter_taps)
+            self.short_adapters = nn.ModuleList(
+                ShortRangeAdapter(c, n_heads, adapter_ratio, short_range_clips, pos_encoding,
+                                  dropout) for _ in self.adapter_taps) if self.use_short else None
+            self.long_adapters = nn.ModuleList(
+                LongRangeAdapter(c, n_heads, adapter_ratio, pos_encoding, dropout)
+                for _ in self.adapter_taps) if self.use_long else None
+            t_last = None if self.temporal_sizes is None else self.temporal_sizes[-1]
+            self.aligns = nn.ModuleList(
+                TemporalAlign(self.temporal_sizes[i], t_last)
+                if t_last is not None and self.temporal_sizes[i] != t_last else nn.Identity()
+                for i in self.adapter_taps)
+            self.fusion = LongShortFusion(c, len(self.adapter_taps), self.use_short,
+                                          self.use_long, fusion, gate_init)
+        else:
+            # Still validate the names so that a typo fails at build time.
+            LongShortFusion(c, 1, True, True, fusion, gate_init)
+
+    # ----------------------------------------------------------------- set-up
+    def _tap_names(self) -> List[str]:
+        if self.layer_ids is None:
+            return [f'tap{i}' for i in range(self.num_taps)]
+        return [f'layer{i}' for i in self.layer_ids]
+
+    def _resolve_adapter_layers(self, adapter_layers) -> List[int]:
+        """Tap positions (not ids) that get adapters; never the last tap."""
+        intermediate = list(range(self.num_taps - 1))
+        if adapter_layers == 'all':
+            return intermediate
+        if isinstance(adapter_layers, str) or not isinstance(adapter_layers, (list, tuple)):
+            raise ValueError("LoSANeck: adapter_layers must be 'all' or a list of layer ids, "
+                             f'got {adapter_layers!r}')
+        ids = self.layer_ids if self.layer_ids is not None else list(range(self.num_taps))
+        taps = []
+        for lid in adapter_layers:
+            if lid not in ids[:-1]:
+                raise ValueError(f'LoSANeck: adapter layer {lid} is not an intermediate tap; '
+                                 f'tapped layers are {ids} (the last, {ids[-1]}, is layer N)')
+            taps.append(ids.index(lid))
+        return sorted(set(taps))
+
+    def init_weights(self) -> None:
+        """mmengine init, then re-apply what makes the neck the identity at init."""
+        super().init_weights()
+        if self.has_adapters:
+            self.fusion.reset_parameters()
+            for align in self.aligns:
+                if isinstance(align, TemporalAlign):
+                    align.reset_parameters()
+
+    # ---------------------------------------------------------------- forward
+    def _check(self, taps: TapOutput) -> None:
+        feats, layer_ids, clip_mask = taps
+        if len(feats) != self.num_taps:
+            raise ValueError(f'LoSANeck: got {len(feats)} taps, built for {self.num_taps}')
+        if self.layer_ids is not None and list(layer_ids) != self.layer_ids:
+            raise ValueError(f'LoSANeck: TapOutput.layer_ids {list(layer_ids)} differ from '
+                             f'the configured layer_ids {self.layer_ids}')
+        if clip_mask.dim() != 2:
+            raise ValueError(f'LoSANeck: clip_mask must be [B, T], got {tuple(clip_mask.shape)}')
+        t_last = feats[-1].shape[2]
+        for k, f in enumerate(feats):
+            if f.dim() not in (4, 6) or tuple(f.shape[:2]) != tuple(clip_mask.shape):
+                raise ValueError(f'LoSANeck: tap {k} must be [B, T, T_i, H_i, W_i, C_i] or '
+                                 f'[B, T, T_i, C_i] with [B, T] = {tuple(clip_mask.shape)}, '
+                                 f'got {tuple(f.shape)}')
+            expected = t_last if self.temporal_sizes is None else self.temporal_sizes[k]
+            if f.shape[2] != expected:
+                raise ValueError(f'LoSANeck: tap {k} has T_i={f.shape[2]}, expected {expected} '
+                                 '(set temporal_sizes when a tap\'s T_i differs from T_N)')
+
+    def forward(self, taps: TapOutput) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Args:
+            taps (TapOutput): backbone taps and the ``[B, T]`` clip mask.
+
+        Returns:
+            tuple: ``feats [B, C, L]`` and ``mask [B, L]`` bool, ``L = T * T_N``.
+        """
+        self._check(taps)
+        feats = taps.feats
+        clip_mask = taps.clip_mask.bool()
+        f_last = self.last_layer.pool(feats[-1], clip_mask)  # [B, T, T_N, C]
+        out = f_last
+        if self.has_adapters:
+            def reduce(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+                return block(x).masked_fill(~clip_mask[:, :, None, None], 0.0)
+
+            kv = reduce(self.spatial_last, feats[-1])
+            short, long = [], []
+            for k, tap in enumerate(self.adapter_taps):
+                q = reduce(self.spatial[k], feats[tap])
+                if self.use_short:
+                    short.append(self.aligns[k](self.short_adapters[k](q, kv, clip_mask)))
+                if self.use_long:
+                    long.append(self.aligns[k](self.long_adapters[k](q, kv, clip_mask)))
+            out = self.fusion(f_last, short, long)
+            out = out.masked_fill(~clip_mask[:, :, None, None], 0.0)
+        mask = repeat(clip_mask, 'b t -> b (t n)', n=out.shape[2])
+        return rearrange(out, 'b t n c -> b c (t n)'), mask
+
+    def gate_values(self) -> Dict[str, float]:
+        """Current gate per adapted layer, ``{'short/layer5': p, 'long/layer5': p, ...}``
+        (names ``tap<k>`` when ``layer_ids`` is not configured); empty without adapters."""
+        if not self.has_adapters:
+            return {}
+        return self.fusion.gate_values(self.adapter_names)

@@ -1,0 +1,92 @@
+"""Short-range adapter: each clip of layer i attends to nearby clips of layer N."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import nn
+
+from .bottleneck_cross_attention import BottleneckCrossAttention
+from .sinusoidal_encoding import sinusoidal_encoding
+
+
+def clip_local_positions(num_tokens: int, last_tokens: int,
+                         device: Optional[torch.device] = None) -> torch.Tensor:
+    """Centres of ``num_tokens`` tokens spanning one clip, in units of the last
+    layer's ``last_tokens`` tokens per clip: ``(j + 0.5) * T_N / T_i - 0.5``.
+    Returns ``[num_tokens]`` float (equals ``j`` when ``T_i == T_N``)."""
+    j = torch.arange(num_tokens, device=device, dtype=torch.float32)
+    return (j + 0.5) * last_tokens / num_tokens - 0.5
+
+
+class ShortRangeAdapter(nn.Module):
+    """``FS_i``: queries from one clip of layer i, keys/values from layer N's tokens
+    in clips ``t - r .. t + r`` (``r = short_range_clips``).
+
+    Why a window: with plain cross-attention a query's output does not depend on the
+    other queries, so "one clip as query" and "the whole window as query" would be
+    the same function; the window makes the range real. Queries carry clip-local
+    positions and keys positions relative to the query's clip (``offset * T_N + k``),
+    so the adapter is the same at every clip. ``short_range_clips=None`` is the
+    literal reading of the paper: every clip sees every clip of the window (still with
+    relative key positions; memory grows as ``T^2``). With ``pos_encoding=False`` and
+    ``None`` it is plain global cross-attention.
+
+    Padded clips are never attended to; queries of padded clips output zeros.
+
+    Args:
+        channels (int): ``C``.
+        n_heads (int): Defaults to 4.
+        adapter_ratio (float): bottleneck ``d / C``. Defaults to 0.25.
+        short_range_clips (int, optional): ``r >= 0``. Defaults to 1.
+        pos_encoding (bool): add sinusoidal positions to projected Q and K. Defaults to True.
+        dropout (float): output dropout. Defaults to 0.
+    """
+
+    def __init__(self, channels: int, n_heads: int = 4, adapter_ratio: float = 0.25,
+                 short_range_clips: Optional[int] = 1, pos_encoding: bool = True,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if short_range_clips is not None and (
+                not isinstance(short_range_clips, int) or short_range_clips < 0):
+            raise ValueError('ShortRangeAdapter: short_range_clips must be None or an int '
+                             f'>= 0, got {short_range_clips!r}')
+        self.short_range_clips = short_range_clips
+        self.pos_encoding = pos_encoding
+        self.attn = BottleneckCrossAttention(channels, n_heads, adapter_ratio, dropout)
+
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor,
+                clip_mask: torch.Tensor) -> torch.Tensor:
+        """Args:
+            query (Tensor): ``[B, T, T_i, C]`` reduced layer-i features.
+            key_value (Tensor): ``[B, T, T_N, C]`` reduced last-layer features.
+            clip_mask (Tensor): ``[B, T]`` bool.
+
+        Returns:
+            Tensor: ``[B, T, T_i, C]``.
+        """
+        b, t, ti, _ = query.shape
+        tn = key_value.shape[2]
+        r = t - 1 if self.short_range_clips is None else min(self.short_range_clips, t - 1)
+        win = 2 * r + 1
+        q = self.attn.project_q(query)
+        k, v = self.attn.project_kv(key_value)
+        if self.pos_encoding:
+            d = q.shape[-1]
+            q = q + sinusoidal_encoding(clip_local_positions(ti, tn, q.device), d).to(q.dtype)
+            rel = (torch.arange(-r, r + 1, device=q.device)[:, None] * tn
+                   + torch.arange(tn, device=q.device)[None]).float()  # [win, T_N]
+            k_pos = sinusoidal_encoding(rel, d).to(k.dtype)
+        # Windows of clips around each clip: pad time by r, then slide.
+        k_win, v_win = (F.pad(x, (0, 0, 0, 0, r, r)).unfold(1, win, 1) for x in (k, v))
+        k_win, v_win = (rearrange(x, 'b t n d w -> b t w n d') for x in (k_win, v_win))
+        if self.pos_encoding:
+            k_win = k_win + k_pos
+        mask_win = F.pad(clip_mask, (r, r), value=False).unfold(1, win, 1)  # [B, T, win]
+        out = self.attn.attend(
+            rearrange(q, 'b t i d -> (b t) i d'),
+            rearrange(k_win, 'b t w n d -> (b t) (w n) d'),
+            rearrange(v_win, 'b t w n d -> (b t) (w n) d'),
+            repeat(mask_win, 'b t w -> (b t) (w n)', n=tn))
+        out = rearrange(out, '(b t) i c -> b t i c', b=b, t=t)
+        return out.masked_fill(~clip_mask[:, :, None, None], 0.0)

@@ -1,0 +1,141 @@
+"""LayerTapSlowFast on a tiny R50-shaped SlowFast (bottleneck blocks, laterals, small
+channels / frames / resolution): taps equal the plain backbone's stage outputs."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmaction.registry import MODELS
+from torch import nn
+
+from losa_plugin.models.backbones import LayerTapSlowFast
+
+CLIP = 16  # resample_rate 4, speed_ratio 4: slow 4 steps, fast 16 steps
+
+
+def tiny_slowfast():
+    return dict(
+        type='ResNet3dSlowFast', resample_rate=4, speed_ratio=4, channel_ratio=4,
+        slow_pathway=dict(type='resnet3d', depth=50, pretrained=None, lateral=True,
+                          base_channels=8, stage_blocks=(2, 1, 1, 1), conv1_kernel=(1, 7, 7),
+                          conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1)),
+        fast_pathway=dict(type='resnet3d', depth=50, pretrained=None, lateral=False,
+                          base_channels=2, stage_blocks=(2, 1, 1, 1), conv1_kernel=(5, 7, 7),
+                          conv1_stride_t=1, pool1_stride_t=1))
+
+
+def randomise(module: nn.Module, seed: int = 0) -> None:
+    """Random weights and BatchNorm statistics (mmaction zero-inits the last BN of
+    each block, which would hide residual branches)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def build(**kw) -> LayerTapSlowFast:
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='LayerTapSlowFast', slowfast=tiny_slowfast(),
+                              clip_len=CLIP, **kw))
+    randomise(model.backbone)
+    return model
+
+
+def plain_stage_outputs(state, clip):
+    """A separately built ResNet3dSlowFast run directly; stage outputs via hooks plus
+    its own final (slow, fast) output."""
+    plain = MODELS.build(tiny_slowfast())
+    plain.load_state_dict(state)
+    plain.eval()
+    outs = {}
+    hooks = []
+    for s in range(1, 5):
+        for name, path in (('slow', plain.slow_path), ('fast', plain.fast_path)):
+            hooks.append(getattr(path, f'layer{s}').register_forward_hook(
+                lambda m, a, o, key=(name, s): outs.__setitem__(key, o)))
+    with torch.no_grad():
+        final = plain(clip)
+    for h in hooks:
+        h.remove()
+    return outs, final
+
+
+def test_taps_equal_plain_stage_outputs():
+    model = build(clip_batch=2)
+    assert model.layer_ids == tuple(range(1, 10))
+    frames = torch.randn(2, 3, 2 * CLIP, 32, 32)
+    out = model(frames)
+    slow_t, fast_t = CLIP // 4, CLIP
+    for b in range(2):
+        for t in range(2):
+            outs, (final_slow, final_fast) = plain_stage_outputs(
+                model.backbone.state_dict(), frames[b:b + 1, :, t * CLIP:(t + 1) * CLIP])
+            for s in range(1, 5):
+                for k, (name, steps) in enumerate((('slow', slow_t), ('fast', fast_t))):
+                    tap = out.feats[2 * s - 2 + k][b, t]
+                    ref = outs[(name, s)][0].permute(1, 2, 3, 0)  # c t h w -> t h w c
+                    assert tap.shape[0] == steps
+                    torch.testing.assert_close(tap, ref, atol=1e-5, rtol=1e-5)
+            # the last stages are the plain backbone's own output (no lateral after them)
+            torch.testing.assert_close(out.feats[6][b, t], final_slow[0].permute(1, 2, 3, 0))
+            fused = torch.cat((final_slow, F.avg_pool3d(final_fast, (fast_t // slow_t, 1, 1))),
+                              dim=1)
+            torch.testing.assert_close(out.feats[8][b, t], fused[0].permute(1, 2, 3, 0),
+                                       atol=1e-5, rtol=1e-5)
+    # R50-shaped channel widths: slow 4x expansion + lateral, fast base 2
+    assert [f.shape[-1] for f in out.feats] == [32, 8, 64, 16, 128, 32, 256, 64, 320]
+    assert out.feats[0].shape[:3] == (2, 2, slow_t) and out.feats[1].shape[2] == fast_t
+
+
+def test_subset_and_reduce_and_errors():
+    frames = torch.randn(1, 3, CLIP, 32, 32)
+    full = build()(frames)
+    sub = build(tap_layers=[2, -1], tap_reduce='spatial_mean')(frames)
+    assert sub.layer_ids == (2, 9)
+    torch.testing.assert_close(sub.feats[0], full.feats[1].mean(dim=(3, 4)))
+    torch.testing.assert_close(sub.feats[1], full.feats[8].mean(dim=(3, 4)))
+    with pytest.raises(ValueError, match='resample_rate'):
+        MODELS.build(dict(type='LayerTapSlowFast', slowfast=tiny_slowfast(), clip_len=6))
+    with pytest.raises(ValueError, match='out of range'):
+        build(tap_layers=[10])
+
+
+def test_frozen_keeps_bn_statistics_and_records_no_graph():
+    model = build()
+    stats = {n: b.clone() for n, b in model.named_buffers()}
+    model.train()
+    assert not any(m.training for m in model.backbone.modules())
+    frames = torch.randn(1, 3, 2 * CLIP, 32, 32)
+    mask = torch.ones(1, 2 * CLIP, dtype=torch.bool)
+    mask[0, CLIP:] = False
+    out = model(frames, mask)
+    assert out.clip_mask.tolist() == [[True, False]]
+    assert all(not f.requires_grad for f in out.feats)
+    assert all(not f[0, 1].any() for f in out.feats)
+    for n, b in model.named_buffers():
+        assert torch.equal(b, stats[n]), n
+    head = nn.Linear(320, 1)
+    head(out.feats[-1]).sum().backward()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_full_finetune_grads_and_checkpointing():
+    frames = torch.randn(1, 3, CLIP, 32, 32)
+    runs = []
+    for with_cp in (False, True):
+        model = build(frozen=False, with_cp=with_cp)
+        model.train()
+        if with_cp:
+            assert model.backbone.slow_path.layer1[0].with_cp
+        out = model(frames)
+        sum(f.square().mean() for f in out.feats).backward()
+        runs.append((out.feats, {n: p.grad for n, p in model.named_parameters()}))
+    (feats0, grads0), (feats1, grads1) = runs
+    assert grads0['backbone.fast_path.conv1.conv.weight'].abs().sum() > 0
+    assert grads0['backbone.slow_path.layer1_lateral.conv.weight'].abs().sum() > 0
+    for a, b in zip(feats0, feats1):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    for n in grads0:
+        torch.testing.assert_close(grads0[n], grads1[n], atol=1e-5, rtol=1e-4)

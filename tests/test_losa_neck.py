@@ -1,0 +1,310 @@
+import math
+
+import pytest
+import torch
+
+from losa_plugin.models.backbones import TapOutput
+from losa_plugin.models.necks import (BottleneckCrossAttention, LongRangeAdapter,
+                                      ShortRangeAdapter, TemporalAlign)
+from mmaction.registry import MODELS
+
+# Tiny "SlowFast-like" taps: layer ids 2, 5, 8; channels and T_i differ from the last.
+LAYER_IDS = [2, 5, 8]
+CHANNELS = [6, 8, 8]
+TEMPORAL = [2, 4, 4]
+
+
+def make_taps(b=2, t=5, hw=3, channels=CHANNELS, temporal=TEMPORAL, seed=0,
+              valid=(5, 3), reduced=False):
+    g = torch.Generator().manual_seed(seed)
+    feats = []
+    for c, ti in zip(channels, temporal):
+        shape = (b, t, ti, c) if reduced else (b, t, ti, hw, hw, c)
+        feats.append(torch.randn(*shape, generator=g))
+    mask = torch.zeros(b, t, dtype=torch.bool)
+    for i, v in enumerate(valid[:b]):
+        mask[i, :v] = True
+    return TapOutput(tuple(feats), tuple(LAYER_IDS[-len(channels):]), mask)
+
+
+def build(**kwargs):
+    cfg = dict(type='LoSANeck', in_channels=CHANNELS, layer_ids=LAYER_IDS,
+               temporal_sizes=TEMPORAL)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def last_layer_output(taps, neck):
+    """LastLayerNeck on the same taps, sharing LoSA's F_N projection if it has one."""
+    ll = MODELS.build(dict(type='LastLayerNeck', in_channels=taps.feats[-1].shape[-1],
+                           out_channels=neck.out_channels))
+    ll.load_state_dict(neck.last_layer.state_dict())
+    return ll(taps)
+
+
+@pytest.mark.parametrize('case', [
+    dict(),  # C_i != C_N and T_i != T_N for layer 2
+    dict(out_channels=4),  # F_N projected to a narrower C
+    dict(spatial_cfg=dict(mode='mean', norm=False)),
+    dict(short_range_clips=None, n_heads=2, adapter_ratio=0.5),
+    dict(reduced=True, spatial_cfg=dict(mode='mean')),
+    dict(init_cfg=dict(type='Xavier', layer='Linear', bias=0.3)),
+])
+def test_zero_gates_give_exactly_the_pooled_last_layer(case):
+    case = dict(case)
+    reduced = case.pop('reduced', False)
+    taps = make_taps(reduced=reduced)
+    neck = build(**case)
+    neck.init_weights()
+    feats, mask = neck(taps)
+    ref, ref_mask = last_layer_output(taps, neck)
+    assert feats.shape == ref.shape == (2, neck.out_channels, 5 * 4)
+    torch.testing.assert_close(feats, ref, rtol=0, atol=1e-6)
+    assert torch.equal(mask, ref_mask)
+    # Not trivially so: the same neck with open gates changes the output.
+    with torch.no_grad():
+        neck.fusion.gates_short.fill_(1.0)
+        neck.fusion.gates_long.fill_(1.0)
+    assert (neck(taps)[0] - ref).abs().max() > 1e-3
+
+
+def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step():
+    taps = make_taps()
+    neck = build()
+    target = torch.randn(2, 8, 20)
+    feats, mask = neck(taps)
+    loss = ((feats - target) ** 2 * mask[:, None]).mean()
+    loss.backward()
+    for gates in (neck.fusion.gates_short, neck.fusion.gates_long):
+        assert gates.grad is not None and (gates.grad.abs() > 0).all()
+    # d FT / d adapter = gate * ... = 0 at zero gates: the expected step-0 behaviour.
+    q_grad = neck.long_adapters[0].attn.q_proj.weight.grad
+    assert q_grad is None or torch.count_nonzero(q_grad) == 0
+    torch.optim.SGD(neck.parameters(), lr=0.5).step()
+    neck.zero_grad()
+    feats, mask = neck(taps)
+    ((feats - target) ** 2 * mask[:, None]).mean().backward()
+    watched = {
+        'spatial conv': neck.spatial[0].conv.weight,
+        'spatial proj': neck.spatial[0].proj.weight,
+        'last-layer kv block': neck.spatial_last.conv.weight,
+        'short q': neck.short_adapters[0].attn.q_proj.weight,
+        'short k': neck.short_adapters[1].attn.k_proj.weight,
+        'long v': neck.long_adapters[0].attn.v_proj.weight,
+        'long out': neck.long_adapters[1].attn.out_proj.weight,
+        'temporal align': neck.aligns[0].weight,
+        'fusion proj': neck.fusion.proj.weight,
+    }
+    for name, p in watched.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def _adapter_pair(c=8, r=1, pos=True, seed=0):
+    torch.manual_seed(seed)
+    return (ShortRangeAdapter(c, 2, 0.5, short_range_clips=r, pos_encoding=pos),
+            LongRangeAdapter(c, 2, 0.5, pos_encoding=pos))
+
+
+def test_short_range_is_local_and_long_range_is_not():
+    short, long = _adapter_pair(r=1)
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(1, 6, 2, 8, generator=g)
+    kv = torch.randn(1, 6, 4, 8, generator=g)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    kv_far = kv.clone()
+    kv_far[:, [0, 4, 5]] = torch.randn(1, 3, 4, 8, generator=g)  # outside clip 2's 1..3
+    kv_near = kv.clone()
+    kv_near[:, 3] = torch.randn(1, 4, 8, generator=g)
+    with torch.no_grad():
+        s, s_far, s_near = (short(q, x, mask) for x in (kv, kv_far, kv_near))
+        l, l_far = (long(q, x, mask) for x in (kv, kv_far))
+    torch.testing.assert_close(s_far[:, 2], s[:, 2], rtol=0, atol=1e-6)
+    assert (s_far[:, 0] - s[:, 0]).abs().max() > 1e-4  # clip 0 sees the changed clip 0
+    assert (s_near[:, 2] - s[:, 2]).abs().max() > 1e-4  # clip 3 is inside the window
+    assert (l_far[:, 2] - l[:, 2]).abs().max() > 1e-4
+
+
+def test_neck_short_branch_is_local_long_branch_is_global():
+    taps = make_taps(t=6, valid=(6, 6))
+    far = [f.clone() for f in taps.feats]
+    for f in far:
+        f[:, [0, 4, 5]] = torch.randn_like(f[:, [0, 4, 5]])
+    far = TapOutput(tuple(far), taps.layer_ids, taps.clip_mask)
+    clip2 = slice(2 * 4, 3 * 4)
+    with torch.no_grad():
+        short_only = build(use_long=False, gate_init='one')
+        torch.testing.assert_close(short_only(far)[0][..., clip2],
+                                   short_only(taps)[0][..., clip2], rtol=0, atol=1e-6)
+        long_only = build(use_short=False, gate_init='one')
+        assert (long_only(far)[0][..., clip2] - long_only(taps)[0][..., clip2]).abs().max() > 1e-4
+
+
+def test_short_range_none_is_global_attention():
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(2, 4, 3, 8, generator=g)
+    kv = torch.randn(2, 4, 2, 8, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    # With positions: None == a window wider than the sequence.
+    outs = []
+    for r in (None, 3, 50):
+        short, _ = _adapter_pair(r=r, seed=3)
+        with torch.no_grad():
+            outs.append(short(q, kv, mask))
+    torch.testing.assert_close(outs[0], outs[1])
+    torch.testing.assert_close(outs[0], outs[2])
+    short1, _ = _adapter_pair(r=1, seed=3)
+    with torch.no_grad():
+        assert (short1(q, kv, mask) - outs[0]).abs().max() > 1e-4
+    # Without positions, None is plain global cross-attention: check against the long
+    # adapter with the same weights and against a hand-written softmax attention.
+    short, long = _adapter_pair(r=None, pos=False, seed=4)
+    long.load_state_dict(short.state_dict())
+    a = short.attn
+    with torch.no_grad():
+        out_s, out_l = short(q, kv, mask), long(q, kv, mask)
+        qq = a.q_proj(q).reshape(2, 12, 2, -1).transpose(1, 2)  # [B, h, L_q, e]
+        kk = a.k_proj(kv).reshape(2, 8, 2, -1).transpose(1, 2)
+        vv = a.v_proj(kv).reshape(2, 8, 2, -1).transpose(1, 2)
+        logits = qq @ kk.transpose(-1, -2) / math.sqrt(qq.shape[-1])
+        key_mask = mask.repeat_interleave(2, dim=1)[:, None, None]  # [B, 1, 1, L_k]
+        attn = logits.masked_fill(~key_mask, float('-inf')).softmax(-1)
+        ref = a.out_proj((attn @ vv).transpose(1, 2).reshape(2, 12, -1)).reshape(2, 4, 3, 8)
+        ref = ref * mask[:, :, None, None]
+    torch.testing.assert_close(out_s, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out_l, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(gate_init='one'),
+    dict(gate_init='one', short_range_clips=None),
+    dict(gate_init='cosine'),
+    dict(fusion='add'),
+])
+def test_padding_garbage_does_not_reach_valid_positions(cfg):
+    taps = make_taps(b=2, t=5, valid=(5, 3))
+    neck = build(**cfg)
+    dirty = [f.clone() for f in taps.feats]
+    for f in dirty:
+        f[1, 3:] = 1e4 * torch.randn_like(f[1, 3:])
+    with torch.no_grad():
+        out, mask = neck(taps)
+        out_dirty, _ = neck(TapOutput(tuple(dirty), taps.layer_ids, taps.clip_mask))
+        # Sample 1 alone, truncated to its 3 valid clips, without any padding.
+        alone = TapOutput(tuple(f[1:, :3] for f in taps.feats), taps.layer_ids,
+                          torch.ones(1, 3, dtype=torch.bool))
+        out_alone, _ = neck(alone)
+    assert torch.isfinite(out_dirty).all()
+    torch.testing.assert_close(out_dirty, out, rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[1:, :, :12], out_alone, rtol=1e-5, atol=1e-5)
+    assert torch.count_nonzero(out[1, :, 12:]) == 0 and not mask[1, 12:].any()
+
+
+def test_fully_padded_sample_gives_zeros_not_nan():
+    taps = make_taps(valid=(5, 0))
+    feats, _ = build(gate_init='one')(taps)
+    assert torch.isfinite(feats).all() and torch.count_nonzero(feats[1]) == 0
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(use_short=False),
+    dict(use_long=False),
+    dict(use_short=False, use_long=False),
+    dict(fusion='add'),
+    dict(gate_init='one'),
+    dict(gate_init='random'),
+    dict(gate_init='cosine'),
+    dict(adapter_layers=[5]),
+    dict(adapter_layers=[]),
+    dict(short_range_clips=0, dropout=0.1),
+    dict(pos_encoding=False, spatial_cfg=dict(mode='conv', kernel_size=1)),
+])
+def test_every_ablation_builds_runs_and_trains(cfg):
+    taps = make_taps()
+    neck = build(**cfg)
+    neck.train()
+    feats, mask = neck(taps)
+    assert feats.shape == (2, 8, 20) and mask.shape == (2, 20)
+    assert torch.isfinite(feats).all()
+    params = [p for p in neck.parameters() if p.requires_grad]
+    if params:
+        (feats * mask[:, None]).square().mean().backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    gates = neck.gate_values()
+    if neck.has_adapters and cfg.get('fusion') != 'add':
+        n_branches = int(neck.use_short) + int(neck.use_long)
+        assert len(gates) == n_branches * len(neck.adapter_taps)
+    if cfg.get('gate_init') == 'cosine':  # mean cosine similarities of this forward
+        assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for v in gates.values())
+        assert len(set(gates.values())) > 1
+
+
+def test_adapter_layer_subset_builds_only_those_adapters():
+    taps = make_taps(channels=[6, 8, 8, 8], temporal=[2, 4, 4, 4])
+    ids = [2, 5, 8, 11]
+    full = build(in_channels=[6, 8, 8, 8], layer_ids=ids, temporal_sizes=[2, 4, 4, 4])
+    sub = build(in_channels=[6, 8, 8, 8], layer_ids=ids, temporal_sizes=[2, 4, 4, 4],
+                adapter_layers=[5, 8])
+    assert set(full.gate_values()) == {f'{b}/layer{i}' for b in ('short', 'long')
+                                       for i in (2, 5, 8)}
+    assert set(sub.gate_values()) == {f'{b}/layer{i}' for b in ('short', 'long')
+                                      for i in (5, 8)}
+    n_full = sum(p.numel() for p in full.parameters())
+    n_sub = sum(p.numel() for p in sub.parameters())
+    assert 0 < n_sub < n_full
+    taps = TapOutput(taps.feats, tuple(ids), taps.clip_mask)
+    torch.testing.assert_close(sub(taps)[0], last_layer_output(taps, sub)[0], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match='not an intermediate tap'):
+        build(in_channels=[6, 8, 8, 8], layer_ids=ids, temporal_sizes=[2, 4, 4, 4],
+              adapter_layers=[11])
+
+
+def test_bad_configs_and_inputs_are_reported():
+    with pytest.raises(ValueError, match='gate_init'):
+        build(gate_init='half')
+    with pytest.raises(ValueError, match='fusion'):
+        build(fusion='concat')
+    with pytest.raises(ValueError, match='layer_ids'):
+        MODELS.build(dict(type='LoSANeck', in_channels=8))
+    taps = make_taps()
+    with pytest.raises(ValueError, match='layer_ids'):
+        build()(TapOutput(taps.feats, (1, 2, 3), taps.clip_mask))
+    with pytest.raises(ValueError, match='temporal_sizes'):
+        build(temporal_sizes=None)(taps)
+
+
+def test_temporal_align_starts_as_interpolation():
+    align = TemporalAlign(2, 4)
+    x = torch.randn(1, 3, 1, 5).expand(1, 3, 2, 5)  # constant over the clip's tokens
+    torch.testing.assert_close(align(x), x[:, :, :1].expand(1, 3, 4, 5))
+    ramp = torch.tensor([0.0, 1.0]).view(1, 1, 2, 1)
+    out = align(ramp).flatten()
+    assert (out[1:] >= out[:-1]).all() and out[0] == 0.0 and out[-1] == 1.0
+
+
+def test_attention_rows_without_any_key_are_zero_not_nan():
+    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5)
+    with torch.no_grad():
+        attn.out_proj.bias.fill_(1.0)  # a key-less row must not leak the bias either
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    key_mask = torch.tensor([[True, False, True, False], [False] * 4])
+    out = attn(q, kv, key_mask)
+    assert torch.isfinite(out).all() and torch.count_nonzero(out[1]) == 0
+    assert (out[0].abs() > 0).all()
+    # Per-query masks: a query restricted to key 0 equals attending to key 0 alone.
+    per_query = torch.zeros(2, 3, 4, dtype=torch.bool)
+    per_query[:, 0, 0] = True
+    torch.testing.assert_close(attn(q, kv, per_query)[:, 0],
+                               attn(q[:, :1], kv[:, :1], torch.ones(2, 1, dtype=torch.bool))[:, 0])
+
+
+def test_low_precision_taps_run_and_keep_identity_at_init():
+    taps = make_taps()
+    low = TapOutput(tuple(f.bfloat16() for f in taps.feats), taps.layer_ids, taps.clip_mask)
+    neck = build()
+    feats, _ = neck(low)
+    assert feats.dtype == torch.float32
+    as_float = TapOutput(tuple(f.float() for f in low.feats), low.layer_ids, low.clip_mask)
+    torch.testing.assert_close(feats, last_layer_output(as_float, neck)[0], rtol=0, atol=1e-6)
+    with torch.no_grad():
+        neck.fusion.gates_short.fill_(1.0)
+    assert torch.isfinite(neck(low)[0]).all()
