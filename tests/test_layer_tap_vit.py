@@ -1,6 +1,5 @@
 """LayerTapViT: taps equal mmaction VisionTransformer's own block outputs; frozen and
 fine-tuning modes; padding, reduction, precision, checkpoint loading, size presets."""
-import contextlib
 import os
 
 import pytest
@@ -10,6 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 from losa_plugin.models.backbones import LayerTapViT, TapOutput
+from losa_plugin.utils.meta_build import params_on_meta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP = 4
@@ -209,24 +209,6 @@ def test_pretrained_loading(tmp_path):
                             pretrained=str(bad)))
     with pytest.raises(KeyError, match='blocks.2'):
         dst.init_weights()
-
-
-@contextlib.contextmanager
-def params_on_meta():
-    """Register every new parameter on the meta device (mmaction's VisionTransformer
-    calls ``.item()`` in ``__init__``, so ``with torch.device('meta')`` cannot be used)."""
-    orig = nn.Module.register_parameter
-
-    def register(self, name, param):
-        if param is not None:
-            param = nn.Parameter(param.to('meta'), requires_grad=param.requires_grad)
-        orig(self, name, param)
-
-    nn.Module.register_parameter = register
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = orig
 
 
 @pytest.mark.parametrize('name,low,high', [('s', 21e6, 23e6), ('b', 85e6, 88e6),

@@ -236,6 +236,27 @@ def test_trimmed_lists(tmp_path):
     assert len(labels['train']) + len(labels['val']) == 3 * n_cls
 
 
+def test_mmaction_video_dataset_reads_the_lists(tmp_path):
+    from mmaction.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    cfg = replace(SMALL, classes=('MoveRight', 'Grow'))
+    train, val = generate_trimmed(str(tmp_path / 'v'), 2, seed=2, cfg=cfg)
+    pipeline = [dict(type='DecordInit'),
+                dict(type='SampleFrames', clip_len=CLIP_LEN, frame_interval=1, num_clips=1),
+                dict(type='DecordDecode'), dict(type='FormatShape', input_format='NCTHW'),
+                dict(type='PackActionInputs')]
+    dataset = DATASETS.build(dict(type='VideoDataset', ann_file=val, pipeline=pipeline,
+                                  data_prefix=dict(video=osp.join(osp.dirname(val), 'clips'))))
+    assert len(dataset) == 2
+    labels = []
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        assert tuple(sample['inputs'].shape) == (1, 3, CLIP_LEN, cfg.height, cfg.width)
+        labels.append(int(sample['data_samples'].gt_label))
+    assert sorted(labels) == [0, 1]
+
+
 def test_mpeg4_codec_decodes(tmp_path):
     cfg = replace(SMALL, codec='mpeg4', video_duration=(12.0, 12.0))
     ann = generate_untrimmed(str(tmp_path / 'm'), 1, seed=0, cfg=cfg)

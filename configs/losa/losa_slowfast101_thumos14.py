@@ -14,10 +14,8 @@ frames_per_cell = 8
 num_clips = 576 * frames_per_cell // clip_len
 window_frames = num_clips * clip_len * frame_interval
 model = dict(
+    backbone={{_base_.backbone}},
     data_preprocessor=dict(pad_multiple=clip_len),
-    neck=dict(in_channels=[256, 32, 512, 64, 1024, 128, 2048, 256, 2304],
-              layer_ids=[1, 2, 3, 4, 5, 6, 7, 8, 9],
-              temporal_sizes=[4, 32, 4, 32, 4, 32, 4, 32, 4]),
     head=dict(in_channels=2304))
 
 window = dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,

@@ -6,6 +6,7 @@ _base_ = [
     '../_base_/schedules/adamw_cosine_activitynet13.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(neck=dict(in_channels=768),
-             head=dict(in_channels=768, num_classes=200, n_mha_win_size=-1,
-                       test_cfg=dict(nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))
+model = dict(
+    backbone={{_base_.backbone}},
+    head=dict(in_channels=768, num_classes=200, n_mha_win_size=-1,
+              test_cfg=dict(nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))

@@ -6,4 +6,4 @@ _base_ = [
     '../_base_/schedules/adamw_cosine_thumos14.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(neck=dict(in_channels=768), head=dict(in_channels=768))
+model = dict(backbone={{_base_.backbone}}, head=dict(in_channels=768))

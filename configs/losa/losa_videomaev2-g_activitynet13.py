@@ -1,8 +1,12 @@
 # LoSA on a frozen VideoMAEv2 ViT-g, ActivityNet-v1.3 (paper: avg mAP 38.6).
-_base_ = ['./losa_videomaev2-b_activitynet13.py']
+_base_ = [
+    '../_base_/models/backbones/layer_tap_vit_g.py',
+    '../_base_/models/losa_actionformer.py',
+    '../_base_/datasets/activitynet13_video.py',
+    '../_base_/schedules/adamw_cosine_activitynet13.py',
+    '../_base_/default_runtime.py',
+]
 model = dict(
-    backbone=dict(
-        vit=dict(patch_size=14, embed_dims=1408, depth=40, num_heads=16, mlp_ratio=48 / 11),
-        clip_batch=2, dtype='bf16',
-        pretrained='checkpoints/videomaev2_vit_g_hybrid_k710_ft_mmaction.pth'),
-    neck=dict(in_channels=1408), head=dict(in_channels=1408))
+    backbone={{_base_.backbone}},
+    head=dict(in_channels=1408, num_classes=200, n_mha_win_size=-1,
+              test_cfg=dict(nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))

@@ -6,5 +6,4 @@ _base_ = [
     '../_base_/schedules/adamw_cosine_thumos14.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(backbone=dict(clip_batch=2, dtype='bf16'),
-             neck=dict(in_channels=1408), head=dict(in_channels=1408))
+model = dict(backbone={{_base_.backbone}}, head=dict(in_channels=1408))

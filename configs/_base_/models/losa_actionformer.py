@@ -10,7 +10,7 @@ model = dict(
         pad_multiple=16),  # whole clips; the detector pads L for the head's pyramid
     neck=dict(
         type='LoSANeck',
-        in_channels=768,
+        # layer_ids / in_channels / temporal_sizes come from the backbone's taps
         adapter_layers='all',
         n_heads=4,
         adapter_ratio=0.25,

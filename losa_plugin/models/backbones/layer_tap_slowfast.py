@@ -73,6 +73,27 @@ class LayerTapSlowFast(BaseLayerTap):
         if self.frozen:
             self._freeze()
 
+    def tap_specs(self) -> Dict[str, list]:
+        """Per tapped layer: ``layer_ids``, ``in_channels`` (C_i), ``temporal_sizes``
+        (T_i), so a neck can be configured from the backbone."""
+        bb = self.backbone
+        slow_t = self.clip_len // bb.resample_rate
+        fast_t = self.clip_len // max(bb.resample_rate // bb.speed_ratio, 1)
+
+        def width(path, stage: int) -> int:
+            return path.base_channels * 2**(stage - 1) * path.block.expansion
+
+        channels, sizes = {}, {}
+        for s in range(1, self.num_stages + 1):
+            channels[2 * s - 1], sizes[2 * s - 1] = width(bb.slow_path, s), slow_t
+            channels[2 * s], sizes[2 * s] = width(bb.fast_path, s), fast_t
+        last = 2 * self.num_stages + 1
+        channels[last] = channels[last - 2] + channels[last - 1]
+        sizes[last] = slow_t
+        return dict(layer_ids=list(self.layer_ids),
+                    in_channels=[channels[i] for i in self.layer_ids],
+                    temporal_sizes=[sizes[i] for i in self.layer_ids])
+
     def _forward_clips(self, clips: Tensor) -> List[Tensor]:
         bb = self.backbone
         last = 2 * self.num_stages + 1

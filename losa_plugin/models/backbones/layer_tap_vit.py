@@ -93,6 +93,13 @@ class LayerTapViT(BaseLayerTap):
         if self.frozen:
             self._freeze()
 
+    def tap_specs(self) -> Dict[str, list]:
+        """Per tapped layer: ``layer_ids``, ``in_channels`` (C_i), ``temporal_sizes``
+        (T_i), so a neck can be configured from the backbone."""
+        n = len(self.layer_ids)
+        return dict(layer_ids=list(self.layer_ids), in_channels=[self.out_channels] * n,
+                    temporal_sizes=[self.clip_len // self.tubelet_size] * n)
+
     def set_fused_attention(self, enabled: bool) -> None:
         """Switch the blocks' attention between SDPA (True) and mmaction's own forward."""
         if enabled:

@@ -1,4 +1,5 @@
 """The temporal action localization detector: data preprocessor → backbone → neck → head."""
+import inspect
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -42,8 +43,25 @@ class TALDetector(BaseModel):
             data_preprocessor = dict(type='TALDataPreprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone) if backbone is not None else None
+        if neck is not None and self.backbone is not None:
+            neck = self._complete_neck_cfg(dict(neck))
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head)
+
+    def _complete_neck_cfg(self, neck: dict) -> dict:
+        """Fill the tap layout (``layer_ids``, ``in_channels``, ``temporal_sizes``) of a
+        neck that takes it (``LoSANeck``) from the backbone, so configs need not repeat
+        what the backbone already knows. Keys the config gives are kept."""
+        if not hasattr(self.backbone, 'tap_specs'):
+            return neck
+        neck_cls = MODELS.get(neck['type']) if isinstance(neck.get('type'), str) else neck.get('type')
+        accepted = inspect.signature(neck_cls.__init__).parameters if neck_cls else {}
+        if 'layer_ids' not in accepted:
+            return neck
+        for key, value in self.backbone.tap_specs().items():
+            if key in accepted and neck.get(key) is None:
+                neck[key] = value
+        return neck
 
     @staticmethod
     def _valid_mask(data_samples: List, length: int, device: torch.device) -> torch.Tensor:
