@@ -217,7 +217,7 @@ def test_size_presets_build_on_meta(name, low, high):
     cfg = Config.fromfile(
         os.path.join(ROOT, f'configs/_base_/models/backbones/layer_tap_vit_{name}.py'))
     with params_on_meta():
-        model = MODELS.build(cfg.model.backbone)
+        model = MODELS.build(cfg.backbone)
     params = list(model.parameters())
     assert all(p.is_meta for p in params)
     count = sum(p.numel() for p in params)
