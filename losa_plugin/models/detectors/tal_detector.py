@@ -41,6 +41,9 @@ class TALDetector(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='TALDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # built from mmaction's registry whatever the current default scope
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone) if backbone is not None else None
         if neck is not None and self.backbone is not None:
