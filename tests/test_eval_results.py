@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 from losa_plugin.evaluation import evaluate_submission
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))

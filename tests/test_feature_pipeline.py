@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 from losa_plugin.datasets.transforms import sample_train_window, sliding_windows
 from losa_plugin.utils.time_grid import grid_to_seconds
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mmaction.registry import DATASETS
 
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 THUMOS = os.path.join(SHARED_DATA, 'thumos14.json')
 ANET = os.path.join(SHARED_DATA, 'anet13_val.json')

@@ -12,7 +12,7 @@ from mmengine.structures import InstanceData
 from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
 
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 from losa_plugin.datasets.tal_annotation import load_tal_annotations
 from losa_plugin.evaluation import (Detections, evaluate_detections, evaluate_submission,
                                     interpolated_ap, load_submission)

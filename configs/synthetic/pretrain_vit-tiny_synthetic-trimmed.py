@@ -1,0 +1,79 @@
+# Pretraining of the tiny ViT as an MMAction2 action recognizer on the synthetic trimmed
+# clips (the stand-in for VideoMAEv2's Kinetics pretraining). The checkpoint's backbone.*
+# keys are what LayerTapViT(pretrained=...) loads in the TAL configs.
+#
+#   python tools/train.py configs/synthetic/pretrain_vit-tiny_synthetic-trimmed.py \
+#       --cfg-options data_root=... (tools/synthetic_benchmark.py sets the paths)
+#
+# No Flip: the classes are mirror pairs (MoveRight / MoveLeft, RotateClockwise /
+# RotateCounterClockwise), so a horizontal flip would swap labels.
+_base_ = ['../_base_/default_runtime.py', './vit-tiny_synthetic.py']
+
+data_root = 'work_dirs/synthetic_benchmark/data/trimmed'
+num_classes = 6
+
+model = dict(
+    type='Recognizer3D',
+    backbone={{_base_.vit}},
+    cls_head=dict(type='TimeSformerHead', num_classes=num_classes, in_channels=96,
+                  average_clips='prob', dropout_ratio=0.1),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5],
+                           std=[64.0, 64.0, 64.0], format_shape='NCTHW'))
+
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len={{_base_.clip_len}}, frame_interval=1, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(type='RandomResizedCrop', area_range=(0.6, 1.0), aspect_ratio_range=(0.8, 1.25)),
+    dict(type='Resize', scale=({{_base_.img_size}}, {{_base_.img_size}}), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len={{_base_.clip_len}}, frame_interval=1, num_clips=1,
+         test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=({{_base_.img_size}}, {{_base_.img_size}}), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='VideoDataset', ann_file=data_root + '/train_list.txt',
+                 data_prefix=dict(video=data_root + '/clips'), pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='VideoDataset', ann_file=data_root + '/val_list.txt',
+                 data_prefix=dict(video=data_root + '/clips'), pipeline=val_pipeline,
+                 test_mode=True))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+
+max_epochs = 24
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 2, eta_min=1e-6, by_epoch=True,
+         begin=2, end=max_epochs, convert_to_iter_based=True),
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1,
+                    save_best=None))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

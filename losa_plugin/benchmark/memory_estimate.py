@@ -1,0 +1,237 @@
+"""Analytic estimate of peak training memory for a ``TALDetector`` config at any scale.
+
+Nothing is computed at full size: the model is built on the meta device (parameter
+counts) and one clip is traced through the backbone on the meta device (tap shapes
+``[T_i, H_i, W_i, C_i]``, token count). Memory is then counted term by term:
+
+persistent
+    frozen weights (4 B / param), learnable weights (4 B), their gradients (4 B) and
+    AdamW's two moments (8 B).
+backbone phase (frozen backbone)
+    the taps of all clips as stored (``T * sum_i T_i*H_i*W_i*C_i`` elements, or
+    ``T * sum_i T_i*C_i`` when the reduction streams; 2 B in bf16 / fp16, else 4 B),
+    held twice at the end of the clip loop (the per-micro-batch pieces and their
+    concatenation), plus one micro-batch's transient block activations (about
+    ``k_block = 10`` tensors of ``[n, N, C]``: input, norm, q/k/v, attention output,
+    the MLP's ``4C`` hidden before and after GELU) and its raw float32 taps.
+neck / head phase
+    the stored taps, the LoSA neck's saved activations (``mode='conv'``: the depthwise
+    conv output of every adapted layer and of layer N in float32, kept for GELU's
+    backward, plus a float32 copy of the tap when taps are stored in 16 bit; the
+    adapters: per query token ``d`` + ``3C`` floats, per key token ``2d``, attention
+    probabilities ``heads * Lq * Lk`` (materialised: conservative), the fusion's
+    stacks), and the head's saved activations (``k_head = 100`` floats of width
+    ``embed_dims`` per grid step, counted over ActionFormer's embedding convs, stem and
+    pyramid transformer blocks and cls / reg towers on every level).
+full fine-tuning
+    saved backbone activations of every clip: ``k_saved = 20`` tensors of ``[N, C]``
+    per block (without checkpointing; plus ``2 * heads * N^2`` attention
+    probabilities with the plain attention path), or one ``[N, C]`` block input per
+    block with checkpointing plus one block's recompute for one micro-batch; the clip
+    copy the patch embedding saves; and backward transients (``k_bwd = 10`` tensors of
+    one micro-batch's ``[n, N, C]``).
+
+Two totals are given:
+
+* ``step_growth_mb``: what ``tools/benchmark.py`` measures — the growth above the
+  built model and the input window during one step in a fresh process:
+  ``max(activation_peak + grads, grads + AdamW)`` (AdamW's moments are created at the
+  first step, after the activations are freed);
+* ``peak_mb``: steady-state training total, comparable with the paper's figures:
+  weights + AdamW + grads + activation peak + the input window (float32).
+
+The constants ``k_*`` are operation counts, not fits; docs/efficiency.md gives the
+measured error.
+"""
+import dataclasses
+import math
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from losa_plugin.utils.meta_build import build_model_on_meta
+from .strategies import _inner_backbone
+
+MB = 2.0**20
+K_BLOCK = 10
+K_SAVED = 20
+K_BWD = 10
+K_HEAD = 100
+
+
+@dataclasses.dataclass
+class MemoryEstimate:
+    """Estimated memory, MiB per term; see the module docstring."""
+    frames: int
+    clips: int
+    learnable_params: int
+    total_params: int
+    terms: Dict[str, float]
+    activation_peak_mb: float
+    step_growth_mb: float
+    peak_mb: float
+
+    def as_dict(self) -> Dict:
+        return dataclasses.asdict(self)
+
+
+def _tap_shapes(backbone: torch.nn.Module, height: int, width: int) -> List[tuple]:
+    """Per tap ``(T_i, H_i, W_i, C_i)`` of one clip, traced on the meta device."""
+    backbone = backbone.to('meta')
+    clip = torch.empty(1, 3, backbone.clip_len, height, width, device='meta')
+    with torch.no_grad():
+        taps = backbone._forward_clips(clip)
+    return [tuple(t.shape[1:]) for t in taps]
+
+
+def _vit_tokens(backbone: torch.nn.Module, height: int, width: int) -> Optional[Dict]:
+    """Token count ``N``, width ``C``, heads and blocks run, for a ``LayerTapViT``."""
+    vit = getattr(backbone, 'backbone', None)
+    if vit is None or not hasattr(vit, 'blocks'):
+        return None
+    t = backbone.clip_len // backbone.tubelet_size
+    n_tok = t * (height // vit.patch_size) * (width // vit.patch_size)
+    heads = getattr(vit.blocks[0].attn, 'num_heads', 1)
+    return dict(tokens=n_tok, channels=vit.embed_dims, heads=heads,
+                blocks=backbone.layer_ids[-1],
+                fused=bool(getattr(backbone, 'fused_attention', True)))
+
+
+def _head_terms(head_cfg: Dict, grid_len: int) -> float:
+    width = head_cfg.get('embed_dims', 512)
+    return grid_len * width * K_HEAD * 4
+
+
+def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
+                tap_bytes: int, reduced: bool) -> Dict[str, float]:
+    neck = getattr(model, 'neck', None)
+    out = dict(neck_spatial=0.0, neck_adapters=0.0)
+    if neck is None or not getattr(neck, 'has_adapters', False):
+        return out
+    c = neck.out_channels
+    adapted = list(neck.adapter_taps)
+    spatial_mode = (neck_cfg.get('spatial_cfg') or {}).get('mode', 'conv')
+    if spatial_mode == 'conv' and not reduced:
+        copies = 1 + (tap_bytes < 4)  # conv output (+ fp32 cast of a 16-bit tap)
+        for i in adapted + [len(shapes) - 1]:
+            out['neck_spatial'] += clips * math.prod(shapes[i]) * 4 * copies
+    # reduced features of every used layer: mean, projection, norm
+    for i in adapted + [len(shapes) - 1]:
+        out['neck_spatial'] += clips * shapes[i][0] * c * 4 * 4
+    branches = []
+    if neck.use_short:
+        branches.append(neck.short_adapters)
+    if neck.use_long:
+        branches.append(neck.long_adapters)
+    t_n = shapes[-1][0]
+    kv_tokens = clips * t_n
+    for k, i in enumerate(adapted):
+        q_tokens = clips * shapes[i][0]
+        for adapters in branches:
+            attn = adapters[k].attn
+            d, h = attn.dim, attn.n_heads
+            short = adapters is neck.short_adapters
+            if short:
+                r = adapters[k].short_range_clips
+                win = clips if r is None else min(2 * r + 1, clips)
+                keys_per_query = win * t_n
+                kv = q_tokens // shapes[i][0] * win * t_n * 2 * d * 2  # windows (+pos)
+            else:
+                keys_per_query = kv_tokens
+                kv = kv_tokens * 2 * d
+            probs = h * q_tokens * keys_per_query
+            out['neck_adapters'] += 4 * (q_tokens * (d + 3 * c) + kv + probs)
+    # the fusion's stacks of all layers' outputs and its projection
+    out['neck_adapters'] += 4 * len(branches) * len(adapted) * kv_tokens * c * 2
+    return out
+
+
+def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
+                    attention_materialized: bool = True) -> MemoryEstimate:
+    """Estimate peak training memory of ``cfg.model`` on one window (batch 1).
+
+    Args:
+        cfg (Config | dict | str): a config (file name, ``Config``) or a model dict.
+        frames (int): window length ``F`` (a multiple of ``clip_len``).
+        height (int): frame height. Defaults to 224.
+        width (int): frame width. Defaults to 224.
+        attention_materialized (bool): count the adapters' attention probabilities
+            (the CPU / math path keeps them; CUDA's memory-efficient kernel does not).
+            Defaults to True.
+
+    Returns:
+        MemoryEstimate
+    """
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    model_cfg = cfg.get('model', cfg) if isinstance(cfg, (Config, dict)) else cfg
+    model_cfg = dict(model_cfg)
+    if 'backbone' not in model_cfg or model_cfg['backbone'] is None:
+        raise ValueError('estimate_memory: the model config has no backbone')
+    init_default_scope('mmaction')
+    model = build_model_on_meta(model_cfg)
+    learnable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    frozen_params = total - learnable
+    backbone = getattr(model.backbone, 'inner', model.backbone)
+    bb_cfg = _inner_backbone(model_cfg)
+    if frames % backbone.clip_len:
+        raise ValueError(f'estimate_memory: frames={frames} is not a multiple of '
+                         f'clip_len={backbone.clip_len}')
+    clips = frames // backbone.clip_len
+    n = min(backbone.clip_batch, clips)
+    shapes = _tap_shapes(backbone, height, width)
+    reduced = bb_cfg.get('tap_reduce') == 'spatial_mean'
+    frozen = bb_cfg.get('frozen', True)
+    tap_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
+    act_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
+    raw = [math.prod(s) for s in shapes]
+    stored = [s[0] * s[-1] if reduced else math.prod(s) for s in shapes]
+    terms: Dict[str, float] = {}
+    terms['frozen_weights'] = frozen_params * 4
+    terms['learnable_weights'] = learnable * 4
+    terms['grads'] = learnable * 4
+    terms['adamw'] = learnable * 8
+    terms['input'] = frames * height * width * 3 * 4
+    terms['taps'] = clips * sum(stored) * tap_bytes
+    vit = _vit_tokens(backbone, height, width)
+    if vit is not None:
+        tok_c = vit['tokens'] * vit['channels']
+        attn = 0 if vit['fused'] else 2 * vit['heads'] * vit['tokens']**2
+    else:  # SlowFast: the largest tap stands in for a stage's activations
+        tok_c, attn = max(raw), 0
+    terms['backbone_transient'] = n * (K_BLOCK * tok_c * act_bytes + attn * act_bytes
+                                       + sum(raw) * 4)
+    if frozen:
+        terms['backbone_saved'] = 0.0
+    else:
+        blocks = vit['blocks'] if vit is not None else len(shapes)
+        clip_copy = frames * height * width * 3 * 4
+        if bb_cfg.get('with_cp', False):
+            saved = clips * blocks * tok_c * 4 + n * (K_SAVED * tok_c + attn) * 4
+        else:
+            saved = clips * blocks * (K_SAVED * tok_c + attn) * 4
+        terms['backbone_saved'] = saved + clip_copy + n * K_BWD * tok_c * 4
+    terms.update(_neck_terms(model, model_cfg.get('neck') or {}, shapes, clips, tap_bytes,
+                             reduced))
+    grid_len = clips * shapes[-1][0]
+    terms['head'] = _head_terms(model_cfg.get('head') or {}, grid_len)
+
+    if frozen:
+        backbone_phase = 2 * terms['taps'] + terms['backbone_transient']
+        neck_phase = (terms['taps'] + terms['neck_spatial'] + terms['neck_adapters']
+                      + terms['head'])
+        act_peak = max(backbone_phase, neck_phase)
+    else:
+        act_peak = (terms['backbone_saved'] + 2 * terms['taps'] + terms['head']
+                    + terms['neck_spatial'] + terms['neck_adapters'])
+    step_growth = max(act_peak + terms['grads'], terms['grads'] + terms['adamw'])
+    peak = (terms['frozen_weights'] + terms['learnable_weights'] + terms['adamw']
+            + terms['grads'] + act_peak + terms['input'])
+    return MemoryEstimate(frames=frames, clips=clips, learnable_params=learnable,
+                          total_params=total,
+                          terms={k: v / MB for k, v in terms.items()},
+                          activation_peak_mb=act_peak / MB, step_growth_mb=step_growth / MB,
+                          peak_mb=peak / MB)
