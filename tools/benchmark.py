@@ -1,0 +1,364 @@
+"""Training memory and speed of head-only / LoSA / full fine-tuning, and an estimate.
+
+    python tools/benchmark.py CONFIG [CONFIG ...] [--frames F ...]
+        [--strategies head_only losa full_ft] [--size S] --json OUT.json
+        [--plot OUT.png] [--estimate] [--no-run] [--attention] [--tap-cache]
+
+Measurement (default): for every config x strategy x window length ``F``, one training
+step (forward + backward + AdamW step) on a random window ``[1, 3, F, S, S]`` with
+random ground truth, **each in a fresh subprocess**. Peak memory is the growth above the
+built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, see
+``losa_plugin/utils/memory.py``); ``peak_total_mb`` adds the weights.
+
+* Strategies: without ``--strategies`` each config is measured as it is and its
+  strategy is read from it (``configs/losa/*``, ``configs/baselines/head-only-online_*``,
+  ``full-ft_*``). With ``--strategies`` each config must be a LoSA config and the other
+  strategies are derived from it (``losa_plugin/benchmark/strategies.py``: head-only =
+  ``LastLayerNeck`` + last tap only; full FT = unfrozen with per-block checkpointing,
+  as ``configs/baselines/full-ft_*``).
+* ``--estimate`` adds the analytic estimate to each row (``est_step_growth_mb``, the
+  measured quantity, and ``est_peak_mb``, the steady-state total);
+  ``--no-run`` skips the measurement (any scale, e.g. ViT-g at 1152 frames of 224²).
+* ``--attention``: plain vs fused attention of a ViT-B (frozen-forward clips/s, and the
+  peak of a full-FT step with each path), ``--attention-frames`` x ``--size``,
+  ``--attention-clips`` clips, fp32 (the former ``tools/benchmark_attention.py``).
+* ``--tap-cache``: epochs of LoSA training over ``--cache-windows`` random windows,
+  online vs from the tap cache (first epoch fills it), time per epoch.
+
+The JSON holds ``{"rows": [...], "attention": {...}, "tap_cache": {...}}``; each row has
+``strategy, backbone, frames, peak_mem_mb, step_time_s, forward_s, backward_s,
+learnable_params, total_params`` and more.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+ROW_KEYS = ('strategy', 'backbone', 'frames', 'peak_mem_mb', 'step_time_s', 'forward_s',
+            'backward_s', 'learnable_params', 'total_params')
+
+
+# --------------------------------------------------------------------------- helpers
+def load_model_cfg(config: str, strategy, cfg_options=None):
+    """``(cfg, model_cfg, strategy)`` of a config, derived to ``strategy`` when given."""
+    import losa_plugin  # noqa: F401
+    from mmengine.config import Config
+    from losa_plugin.benchmark.strategies import derive_strategy_cfg, infer_strategy
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    if strategy is None:
+        strategy = infer_strategy(model_cfg)
+    else:
+        if infer_strategy(model_cfg) != 'losa':
+            raise ValueError(f'{config}: --strategies derives strategies from a LoSA config '
+                             f'(LoSANeck, frozen backbone); this one is '
+                             f'{infer_strategy(model_cfg)}. Drop --strategies to measure it '
+                             'as it is.')
+        model_cfg = derive_strategy_cfg(model_cfg, strategy)
+    return cfg, model_cfg, strategy
+
+
+def describe(model_cfg, size: int) -> dict:
+    """Backbone label and memory mode of a model config."""
+    from losa_plugin.benchmark.strategies import _inner_backbone
+    bb = _inner_backbone(model_cfg)
+    vit = bb.get('vit')
+    if vit is not None:
+        label = f"ViT(C={vit.get('embed_dims')},depth={vit.get('depth')})"
+    else:
+        label = str(bb.get('type'))
+    label += f'@{size}px'
+    outer = model_cfg['backbone']
+    if outer.get('type') == 'CachedLayerTap':
+        mode = 'tap-cache'
+    elif bb.get('tap_reduce'):
+        mode = 'stream'
+    elif bb.get('dtype'):
+        mode = str(bb.get('dtype'))
+    else:
+        mode = 'default'
+    return dict(backbone=label, mode=mode)
+
+
+def default_size(model_cfg) -> int:
+    from losa_plugin.benchmark.strategies import _inner_backbone
+    vit = _inner_backbone(model_cfg).get('vit') or {}
+    return int(vit.get('img_size', 224))
+
+
+def run_child(spec: dict, timeout: float = 3600) -> dict:
+    cmd = [sys.executable, osp.abspath(__file__), '--child', json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f'benchmark child failed ({spec}):\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def build_model(model_cfg, seed: int = 0):
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    torch.manual_seed(seed)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+# --------------------------------------------------------------------------- children
+def child_step(spec: dict) -> dict:
+    from losa_plugin.benchmark.train_step import measure_train_step
+    cfg, model_cfg, strategy = load_model_cfg(spec['config'], spec['strategy'])
+    if model_cfg['backbone'].get('type') == 'CachedLayerTap':
+        # a fresh cache: the step measured is the first epoch's (backbone + write)
+        model_cfg['backbone']['cache_dir'] = tempfile.mkdtemp(prefix='tapcache_')
+    model = build_model(model_cfg)
+    num_classes = model.head.num_classes
+    return measure_train_step(model, spec['frames'], spec['size'], spec['size'], num_classes,
+                              device=spec.get('device'))
+
+
+def child_attention(spec: dict) -> float:
+    """Frozen-forward clips/s, or the full-FT step peak MiB, of one attention path."""
+    from losa_plugin.utils.memory import PeakMemoryMeter
+    import losa_plugin  # noqa: F401
+    from mmaction.registry import MODELS
+    s, f, clips, device = spec['size'], spec['frames'], spec['clips'], spec['device']
+    vit = dict(type='VisionTransformer', img_size=s, patch_size=16, embed_dims=768, depth=12,
+               num_heads=12, mlp_ratio=4, qkv_bias=True, num_frames=f, tubelet_size=2)
+    frozen = spec['kind'] == 'speed'
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='LayerTapViT', vit=vit, clip_len=f, clip_batch=clips,
+                              frozen=frozen, fused_attention=spec['fused'],
+                              tap_layers=[-1])).to(device)
+    frames = torch.randn(1, 3, clips * f, s, s, device=device)
+    if frozen:
+        model(frames)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(spec['repeats']):
+            model(frames)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        return spec['repeats'] * clips / (time.perf_counter() - t0)
+    model.train()
+    with PeakMemoryMeter(device) as meter:
+        model(frames).feats[-1].float().square().mean().backward()
+    return meter.peak_mb
+
+
+def child_tap_cache(spec: dict) -> dict:
+    """Seconds per epoch: online LoSA vs LoSA with the tap cache (epoch 1 fills it)."""
+    from mmengine.model.utils import revert_sync_batchnorm  # noqa: F401
+    from losa_plugin.benchmark.train_step import grid_length, random_window
+    import losa_plugin.models.backbones.tap_cache  # noqa: F401
+    cfg, model_cfg, _ = load_model_cfg(spec['config'], None)
+    if model_cfg['backbone'].get('type') == 'CachedLayerTap':
+        online_cfg = dict(model_cfg, backbone=model_cfg['backbone']['backbone'])
+    else:
+        online_cfg = model_cfg
+    cache_dir = tempfile.mkdtemp(prefix='tapcache_')
+    cached_cfg = dict(online_cfg, backbone=dict(type='CachedLayerTap',
+                                                backbone=online_cfg['backbone'],
+                                                cache_dir=cache_dir))
+    size, frames, windows, epochs = spec['size'], spec['frames'], spec['windows'], spec['epochs']
+
+    def epochs_time(model) -> list:
+        model.train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        data = [model.data_preprocessor(
+            random_window(frames, size, size, model.head.num_classes,
+                          grid_length(model, frames), seed=w), training=True)
+            for w in range(windows)]
+        times = []
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            for batch in data:
+                loss, _ = model.parse_losses(model(**batch, mode='loss'))
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    try:
+        online = epochs_time(build_model(online_cfg))
+        cached_model = build_model(cached_cfg)
+        cached = epochs_time(cached_model)
+        cache_mb = sum(osp.getsize(osp.join(cache_dir, n)) for n in os.listdir(cache_dir)) / 2**20
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    later = cached[1:] or cached
+    online_mean = sum(online) / len(online)
+    return dict(config=spec['config'], frames=frames, size=size, windows=windows,
+                epochs=epochs, online_epoch_s=online, cached_epoch_s=cached,
+                speedup_after_first=online_mean / (sum(later) / len(later)),
+                first_epoch_overhead=cached[0] / online_mean, cache_mb=cache_mb,
+                hits=cached_model.backbone.hits, misses=cached_model.backbone.misses)
+
+
+# --------------------------------------------------------------------------- output
+def print_table(rows) -> None:
+    head = (f'{"strategy":<13}{"mode":<10}{"backbone":<28}{"frames":>7}{"peak MiB":>10}'
+            f'{"+weights":>10}{"est MiB":>9}{"step s":>8}{"fwd s":>7}{"bwd s":>7}'
+            f'{"learnable":>12}{"total":>12}')
+    lines = [head, '-' * len(head)]
+    for r in rows:
+        def fmt(key, spec):
+            v = r.get(key)
+            return format(v, spec) if isinstance(v, (int, float)) else format('-', '>' + spec.split('.')[0].lstrip('>'))
+        lines.append(f'{r["strategy"]:<13}{r.get("mode", ""):<10}{r["backbone"]:<28}'
+                     f'{r["frames"]:>7}{fmt("peak_mem_mb", ">10.0f")}'
+                     f'{fmt("peak_total_mb", ">10.0f")}{fmt("est_step_growth_mb", ">9.0f")}'
+                     f'{fmt("step_time_s", ">8.2f")}{fmt("forward_s", ">7.2f")}'
+                     f'{fmt("backward_s", ">7.2f")}{r["learnable_params"]:>12,}'
+                     f'{r["total_params"]:>12,}')
+    sys.stdout.write('\n'.join(lines) + '\n')
+
+
+def plot(rows, out: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    series = {}
+    for r in rows:
+        key = f'{r["strategy"]} ({r.get("mode", "default")})'
+        value = r.get('peak_mem_mb')
+        if value is None:
+            value, key = r.get('est_step_growth_mb'), key + ' est.'
+        series.setdefault(key, []).append((r['frames'], value))
+    for key, pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', label=key)
+    ax.set_xlabel('window length (frames)')
+    ax.set_ylabel('peak training memory above the model (MiB)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='*')
+    parser.add_argument('--frames', type=int, nargs='+', default=[64])
+    parser.add_argument('--strategies', nargs='+', default=None,
+                        choices=['head_only', 'losa', 'full_ft', 'full_ft_nocp'])
+    parser.add_argument('--size', type=int, default=None,
+                        help='frame height = width (default: the config\'s img_size)')
+    parser.add_argument('--json', required=False)
+    parser.add_argument('--plot', default=None)
+    parser.add_argument('--estimate', action='store_true')
+    parser.add_argument('--no-run', action='store_true', help='estimate only')
+    parser.add_argument('--attention', action='store_true')
+    parser.add_argument('--attention-frames', type=int, default=16)
+    parser.add_argument('--attention-clips', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=1)
+    parser.add_argument('--tap-cache', action='store_true')
+    parser.add_argument('--cache-windows', type=int, default=3)
+    parser.add_argument('--cache-epochs', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    if args.child is not None:
+        spec = json.loads(args.child)
+        torch.set_num_threads(spec.get('threads', 1))
+        fn = dict(step=child_step, attention=child_attention,
+                  tap_cache=child_tap_cache)[spec['task']]
+        sys.stdout.write(json.dumps(fn(spec)) + '\n')
+        return
+
+    if not (args.configs or args.attention):
+        parser.error('give at least one CONFIG, or --attention')
+    if args.no_run and not args.estimate:
+        parser.error('--no-run needs --estimate')
+    result = dict(device=args.device, threads=args.threads, rows=[])
+    from losa_plugin.benchmark.memory_estimate import estimate_memory
+    for config in args.configs:
+        for strategy in (args.strategies or [None]):
+            _, model_cfg, strat = load_model_cfg(config, strategy)
+            size = args.size or default_size(model_cfg)
+            info = describe(model_cfg, size)
+            for frames in args.frames:
+                row = dict(strategy=strat, config=config, frames=frames, height=size,
+                           width=size, device=args.device, **info)
+                if not args.no_run:
+                    row.update(run_child(dict(task='step', config=config, strategy=strategy,
+                                              frames=frames, size=size, device=args.device,
+                                              threads=args.threads)))
+                    row['peak_total_mb'] = row['peak_mem_mb'] + row['weights_mb']
+                if args.estimate:
+                    est = estimate_memory(model_cfg, frames, size, size)
+                    row.update(est_step_growth_mb=est.step_growth_mb, est_peak_mb=est.peak_mb,
+                               est_terms_mb=est.terms)
+                    row.setdefault('learnable_params', est.learnable_params)
+                    row.setdefault('total_params', est.total_params)
+                    if 'peak_mem_mb' in row:
+                        row['est_rel_error'] = (est.step_growth_mb - row['peak_mem_mb']) \
+                            / row['peak_mem_mb']
+                for key in ROW_KEYS:
+                    row.setdefault(key, None)
+                result['rows'].append(row)
+    if result['rows']:
+        print_table(result['rows'])
+
+    if args.attention:
+        size = args.size or 224
+        base = dict(task='attention', size=size, frames=args.attention_frames,
+                    clips=args.attention_clips, device=args.device, threads=args.threads,
+                    repeats=args.repeats)
+        att = {f'{k}_{p}': run_child(dict(base, kind=k, fused=p == 'fused'))
+               for k in ('speed', 'mem') for p in ('plain', 'fused')}
+        att.update(setting=f'ViT-B {args.attention_frames}x{size}x{size}, '
+                   f'{args.attention_clips} clips, fp32, {args.device}, {args.threads} thread(s)')
+        result['attention'] = att
+        sys.stdout.write(
+            f'{att["setting"]}\nfrozen forward clips/s   plain {att["speed_plain"]:.3f}   '
+            f'fused {att["speed_fused"]:.3f}   (x{att["speed_fused"] / att["speed_plain"]:.2f})\n'
+            f'full-FT step peak MiB    plain {att["mem_plain"]:.0f}   '
+            f'fused {att["mem_fused"]:.0f}\n')
+
+    if args.tap_cache:
+        result['tap_cache'] = []
+        for config in args.configs:
+            _, model_cfg, _ = load_model_cfg(config, None)
+            size = args.size or default_size(model_cfg)
+            tc = run_child(dict(task='tap_cache', config=config, size=size,
+                                frames=args.frames[0], windows=args.cache_windows,
+                                epochs=args.cache_epochs, threads=args.threads))
+            result['tap_cache'].append(tc)
+            sys.stdout.write(
+                f'tap cache {config}: {tc["windows"]} windows x {tc["frames"]} frames, '
+                f'online epoch {sum(tc["online_epoch_s"]) / tc["epochs"]:.2f}s, cached epochs '
+                + ', '.join(f'{t:.2f}s' for t in tc['cached_epoch_s'])
+                + f' -> x{tc["speedup_after_first"]:.1f} after the first; cache '
+                f'{tc["cache_mb"]:.1f} MiB\n')
+
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=1)
+    if args.plot and result['rows']:
+        plot(result['rows'], args.plot)
+
+
+if __name__ == '__main__':
+    main()
