@@ -25,12 +25,14 @@ def _count(model):
 @pytest.mark.parametrize('config', CONFIGS, ids=lambda c: osp.relpath(c, ROOT))
 def test_config_builds(config):
     cfg = Config.fromfile(config)
+    if 'model' not in cfg:
+        pytest.skip('a fragment without a model (used through _base_)')
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = build_model_on_meta(cfg.model)
     learnable, total = _count(model)
     assert 0 < learnable <= total
     name = osp.basename(config)
-    if model.backbone is None:
+    if cfg.model.type != 'TALDetector' or model.backbone is None:
         return
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     if 'full-ft' in name:
