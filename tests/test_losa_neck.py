@@ -5,13 +5,14 @@ import torch
 
 from losa_plugin.models.backbones import TapOutput
 from losa_plugin.models.necks import (BottleneckCrossAttention, LongRangeAdapter,
-                                      ShortRangeAdapter, TemporalAlign)
+                                      ShortRangeAdapter, SpatialReduction, TemporalAlign)
 from mmaction.registry import MODELS
 
 # Tiny "SlowFast-like" taps: layer ids 2, 5, 8; channels and T_i differ from the last.
 LAYER_IDS = [2, 5, 8]
 CHANNELS = [6, 8, 8]
 TEMPORAL = [2, 4, 4]
+WIDTHS = ('tap', 'neck')
 
 
 def make_taps(b=2, t=5, hw=3, channels=CHANNELS, temporal=TEMPORAL, seed=0,
@@ -50,11 +51,14 @@ def last_layer_output(taps, neck):
     dict(reduced=True, spatial_cfg=dict(mode='mean')),
     dict(init_cfg=dict(type='Xavier', layer='Linear', bias=0.3)),
 ])
-def test_zero_gates_give_exactly_the_pooled_last_layer(case):
+@pytest.mark.parametrize('width', WIDTHS)
+def test_zero_gates_give_exactly_the_pooled_last_layer(case, width):
     case = dict(case)
     reduced = case.pop('reduced', False)
     taps = make_taps(reduced=reduced)
-    neck = build(**case)
+    neck = build(adapter_width=width, **case)
+    # Layer 2 (C_i=6, T_i=2) differs from layer N (8, 4) in width and time.
+    assert neck.spatial[0].out_channels == (6 if width == 'tap' else neck.out_channels)
     neck.init_weights()
     feats, mask = neck(taps)
     ref, ref_mask = last_layer_output(taps, neck)
@@ -68,9 +72,10 @@ def test_zero_gates_give_exactly_the_pooled_last_layer(case):
     assert (neck(taps)[0] - ref).abs().max() > 1e-3
 
 
-def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step():
+@pytest.mark.parametrize('width', WIDTHS)
+def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step(width):
     taps = make_taps()
-    neck = build()
+    neck = build(adapter_width=width)
     target = torch.randn(2, 8, 20)
     feats, mask = neck(taps)
     loss = ((feats - target) ** 2 * mask[:, None]).mean()
@@ -86,7 +91,9 @@ def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step():
     ((feats - target) ** 2 * mask[:, None]).mean().backward()
     watched = {
         'spatial conv': neck.spatial[0].conv.weight,
-        'spatial proj': neck.spatial[0].proj.weight,
+        # 'tap' keeps layer 2's 6 channels (no projection); 'neck' projects 6 -> 8.
+        'spatial proj or norm': (neck.spatial[0].norm.weight if width == 'tap'
+                                 else neck.spatial[0].proj.weight),
         'last-layer kv block': neck.spatial_last.conv.weight,
         'short q': neck.short_adapters[0].attn.q_proj.weight,
         'short k': neck.short_adapters[1].attn.k_proj.weight,
@@ -99,16 +106,18 @@ def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def _adapter_pair(c=8, r=1, pos=True, seed=0):
+def _adapter_pair(c=8, r=1, pos=True, seed=0, cq=None):
     torch.manual_seed(seed)
-    return (ShortRangeAdapter(c, 2, 0.5, short_range_clips=r, pos_encoding=pos),
-            LongRangeAdapter(c, 2, 0.5, pos_encoding=pos))
+    return (ShortRangeAdapter(c, 2, 0.5, short_range_clips=r, pos_encoding=pos,
+                              query_channels=cq),
+            LongRangeAdapter(c, 2, 0.5, pos_encoding=pos, query_channels=cq))
 
 
-def test_short_range_is_local_and_long_range_is_not():
-    short, long = _adapter_pair(r=1)
+@pytest.mark.parametrize('cq', [8, 6, 12])  # query width = C, narrower, wider ('tap')
+def test_short_range_is_local_and_long_range_is_not(cq):
+    short, long = _adapter_pair(r=1, cq=cq)
     g = torch.Generator().manual_seed(1)
-    q = torch.randn(1, 6, 2, 8, generator=g)
+    q = torch.randn(1, 6, 2, cq, generator=g)
     kv = torch.randn(1, 6, 4, 8, generator=g)
     mask = torch.ones(1, 6, dtype=torch.bool)
     kv_far = kv.clone()
@@ -118,13 +127,15 @@ def test_short_range_is_local_and_long_range_is_not():
     with torch.no_grad():
         s, s_far, s_near = (short(q, x, mask) for x in (kv, kv_far, kv_near))
         l, l_far = (long(q, x, mask) for x in (kv, kv_far))
+    assert s.shape == l.shape == (1, 6, 2, 8)  # output in the keys' width C
     torch.testing.assert_close(s_far[:, 2], s[:, 2], rtol=0, atol=1e-6)
     assert (s_far[:, 0] - s[:, 0]).abs().max() > 1e-4  # clip 0 sees the changed clip 0
     assert (s_near[:, 2] - s[:, 2]).abs().max() > 1e-4  # clip 3 is inside the window
     assert (l_far[:, 2] - l[:, 2]).abs().max() > 1e-4
 
 
-def test_neck_short_branch_is_local_long_branch_is_global():
+@pytest.mark.parametrize('width', WIDTHS)
+def test_neck_short_branch_is_local_long_branch_is_global(width):
     taps = make_taps(t=6, valid=(6, 6))
     far = [f.clone() for f in taps.feats]
     for f in far:
@@ -132,10 +143,10 @@ def test_neck_short_branch_is_local_long_branch_is_global():
     far = TapOutput(tuple(far), taps.layer_ids, taps.clip_mask)
     clip2 = slice(2 * 4, 3 * 4)
     with torch.no_grad():
-        short_only = build(use_long=False, gate_init='one')
+        short_only = build(use_long=False, gate_init='one', adapter_width=width)
         torch.testing.assert_close(short_only(far)[0][..., clip2],
                                    short_only(taps)[0][..., clip2], rtol=0, atol=1e-6)
-        long_only = build(use_short=False, gate_init='one')
+        long_only = build(use_short=False, gate_init='one', adapter_width=width)
         assert (long_only(far)[0][..., clip2] - long_only(taps)[0][..., clip2]).abs().max() > 1e-4
 
 
@@ -180,9 +191,10 @@ def test_short_range_none_is_global_attention():
     dict(gate_init='cosine'),
     dict(fusion='add'),
 ])
-def test_padding_garbage_does_not_reach_valid_positions(cfg):
+@pytest.mark.parametrize('width', WIDTHS)
+def test_padding_garbage_does_not_reach_valid_positions(cfg, width):
     taps = make_taps(b=2, t=5, valid=(5, 3))
-    neck = build(**cfg)
+    neck = build(adapter_width=width, **cfg)
     dirty = [f.clone() for f in taps.feats]
     for f in dirty:
         f[1, 3:] = 1e4 * torch.randn_like(f[1, 3:])
@@ -263,6 +275,8 @@ def test_bad_configs_and_inputs_are_reported():
         build(gate_init='half')
     with pytest.raises(ValueError, match='fusion'):
         build(fusion='concat')
+    with pytest.raises(ValueError, match='adapter_width'):
+        build(adapter_width='layer')
     with pytest.raises(ValueError, match='layer_ids'):
         MODELS.build(dict(type='LoSANeck', in_channels=8))
     taps = make_taps()
@@ -308,3 +322,105 @@ def test_low_precision_taps_run_and_keep_identity_at_init():
     with torch.no_grad():
         neck.fusion.gates_short.fill_(1.0)
     assert torch.isfinite(neck(low)[0]).all()
+
+
+# ------------------------------------------------------------------ adapter width
+@pytest.mark.parametrize('width', WIDTHS)
+def test_parameter_count_matches_the_closed_form(width):
+    in_channels, temporal = [6, 12, 8], [2, 4, 4]
+    c = 8
+    k = 3
+    # bottleneck_width(C', 0.5, n_heads=2): round(C' / 2) up to a multiple of 4.
+    if width == 'tap':
+        reduced, d = [6, 12], [4, 8]  # 3 -> 4, 6 -> 8
+    else:
+        reduced, d = [c, c], [4, 4]
+    expected = c * (k * k + 1) + 2 * c  # F'_N: depthwise conv (+ bias) and LayerNorm
+    for ci, cr, di, ti in zip(in_channels, reduced, d, temporal):
+        expected += ci * (k * k + 1) + 2 * cr  # depthwise conv, LayerNorm over C'_i
+        if cr != ci:
+            expected += ci * cr + cr  # 'neck': projection C_i -> C
+        adapter = (cr * di + di) + 2 * (c * di + di) + (di * c + c)  # Q, K, V, out
+        expected += 2 * adapter  # short + long
+        if ti != temporal[-1]:
+            expected += temporal[-1] * ti + temporal[-1]  # TemporalAlign
+    expected += 2 * 2 + (2 * c * c + c)  # gates (2 layers x 2 branches), Proj
+    neck = build(in_channels=in_channels, temporal_sizes=temporal, n_heads=2,
+                 adapter_ratio=0.5, adapter_width=width)
+    assert sum(p.numel() for p in neck.parameters()) == expected
+    assert [a.attn.dim for a in neck.short_adapters] == d
+    for k_, (a, sp) in enumerate(zip(neck.long_adapters, neck.spatial)):
+        assert sp.out_channels == a.attn.q_proj.in_features == reduced[k_]
+        assert a.attn.k_proj.in_features == a.attn.v_proj.in_features == c
+        assert a.attn.out_proj.out_features == c
+
+
+def test_tap_width_runs_mixed_widths_and_narrow_taps_cost_less():
+    taps = make_taps(channels=[2, 12, 8], valid=(5, 4))
+    cfg = dict(in_channels=[2, 12, 8], gate_init='one')
+    tap, neck = build(adapter_width='tap', **cfg), build(adapter_width='neck', **cfg)
+    with torch.no_grad():
+        out, mask = tap(taps)
+    assert out.shape == (2, 8, 20) and torch.isfinite(out).all()
+    assert torch.equal(mask, neck(taps)[1])
+    # Layer 2 (2 channels) costs less at its own width, layer 5 (12 channels) more.
+    size = [[sum(p.numel() for p in m.short_adapters[i].parameters()) for i in (0, 1)]
+            for m in (tap, neck)]
+    assert size[0][0] < size[1][0] and size[0][1] > size[1][1]
+
+
+def test_neck_width_is_the_previous_construction():
+    """'neck' builds exactly the modules of a neck-width design: every spatial block
+    projects to C and every adapter is built from C alone (no width overrides)."""
+    torch.manual_seed(0)
+    neck = build(adapter_width='neck', n_heads=2, adapter_ratio=0.5, short_range_clips=2)
+    c = neck.out_channels
+    ref = {}
+    for k, i in enumerate(neck.adapter_taps):
+        for name, mod in (('spatial', SpatialReduction(CHANNELS[i], c)),
+                          ('short_adapters', ShortRangeAdapter(c, 2, 0.5, 2)),
+                          ('long_adapters', LongRangeAdapter(c, 2, 0.5))):
+            ref.update({f'{name}.{k}.{n}': v.shape for n, v in mod.state_dict().items()})
+    got = {n: v.shape for n, v in neck.state_dict().items()
+           if n.split('.')[0] in ('spatial', 'short_adapters', 'long_adapters')}
+    assert got == ref
+    assert neck.short_adapters[0].short_range_clips == 2
+    # Same weights in these reference modules give the same adapter outputs.
+    short = ShortRangeAdapter(c, 2, 0.5, 2)
+    short.load_state_dict(neck.short_adapters[0].state_dict())
+    q, kv = torch.randn(2, 5, 2, c), torch.randn(2, 5, 4, c)
+    mask = torch.tensor([[1] * 5, [1, 1, 1, 0, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(short(q, kv, mask), neck.short_adapters[0](q, kv, mask))
+
+
+def test_widths_agree_when_every_layer_has_the_neck_width():
+    """ViT-like taps (all C_i = C): 'tap' and 'neck' are the same model."""
+    channels, temporal = [8, 8, 8], [4, 4, 4]
+    taps = make_taps(channels=channels, temporal=temporal)
+    cfg = dict(in_channels=channels, temporal_sizes=temporal, gate_init='random')
+    tap, neck = build(adapter_width='tap', **cfg), build(adapter_width='neck', **cfg)
+    shapes = {n: v.shape for n, v in tap.state_dict().items()}
+    assert shapes == {n: v.shape for n, v in neck.state_dict().items()}
+    neck.load_state_dict(tap.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(tap(taps)[0], neck(taps)[0])
+
+
+def test_attention_with_distinct_widths_matches_a_hand_written_reference():
+    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5, query_channels=6,
+                                    kv_channels=10, out_channels=3)
+    assert attn.dim == 4  # from the query width: round(6 * 0.5) = 3 -> 4
+    q, kv = torch.randn(2, 3, 6), torch.randn(2, 5, 10)
+    key_mask = torch.tensor([[True, True, False, True, False], [False] * 5])
+    with torch.no_grad():
+        out = attn(q, kv, key_mask)
+        qq = attn.q_proj(q).reshape(2, 3, 2, 2).transpose(1, 2)
+        kk = attn.k_proj(kv).reshape(2, 5, 2, 2).transpose(1, 2)
+        vv = attn.v_proj(kv).reshape(2, 5, 2, 2).transpose(1, 2)
+        logits = (qq @ kk.transpose(-1, -2) / math.sqrt(2)).masked_fill(
+            ~key_mask[:, None, None], float('-inf'))
+        ref = attn.out_proj((logits[:1].softmax(-1) @ vv[:1]).transpose(1, 2).reshape(1, 3, 4))
+    assert out.shape == (2, 3, 3)
+    torch.testing.assert_close(out[:1], ref, rtol=1e-5, atol=1e-6)
+    assert torch.count_nonzero(out[1]) == 0  # no valid key: zeros, not NaN

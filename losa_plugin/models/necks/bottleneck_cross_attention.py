@@ -1,4 +1,4 @@
-"""Multi-head cross-attention in a narrow width ``d = C * ratio`` (the adapters' core)."""
+"""Multi-head cross-attention in a narrow width ``d = C_q * ratio`` (the adapters' core)."""
 from typing import Optional, Tuple
 
 import torch
@@ -20,35 +20,54 @@ def bottleneck_width(channels: int, ratio: float, n_heads: int) -> int:
 
 
 class BottleneckCrossAttention(nn.Module):
-    """Cross-attention that projects Q, K, V from ``C`` down to ``d`` and the result
-    back to ``C``: ``4 * C * d`` weights (``C^2`` at ratio 0.25), which is how the
-    paper's 143 M learnable parameters for ViT-g fit.
+    """Cross-attention in a narrow width ``d``: Q is projected from the queries' width,
+    K and V from the keys/values' width, all down to ``d``; the result is projected
+    from ``d`` to the output width.
+
+    ``d = bottleneck_width(query_channels, ratio, n_heads)``, so the bottleneck scales
+    with the layer being adapted. With one width ``C`` everywhere (the default) it has
+    ``4 * C * d`` weights (``C^2`` at ratio 0.25: the scale of the paper's 143 M
+    learnable parameters for ViT-g); with ``query_channels = C_i`` (a tapped layer's
+    own width) and ``kv_channels = out_channels = C`` (the neck's) it has
+    ``(C_i + 3 * C) * d_i`` weights, ``d_i`` following ``C_i``.
 
     Args:
-        channels (int): ``C`` of queries, keys/values and output.
+        channels (int): default width of queries, keys/values and output.
         n_heads (int): attention heads. Defaults to 4.
-        ratio (float): ``d / C``. Defaults to 0.25.
+        ratio (float): ``d / query_channels``. Defaults to 0.25.
         dropout (float): dropout on the output. Defaults to 0.
+        query_channels (int, optional): width of the queries. Defaults to ``channels``.
+        kv_channels (int, optional): width of the keys/values. Defaults to ``channels``.
+        out_channels (int, optional): width of the output. Defaults to ``channels``.
     """
 
     def __init__(self, channels: int, n_heads: int = 4, ratio: float = 0.25,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, query_channels: Optional[int] = None,
+                 kv_channels: Optional[int] = None,
+                 out_channels: Optional[int] = None) -> None:
         super().__init__()
         self.channels = channels
+        self.query_channels = channels if query_channels is None else int(query_channels)
+        self.kv_channels = channels if kv_channels is None else int(kv_channels)
+        self.out_channels = channels if out_channels is None else int(out_channels)
+        for name in ('channels', 'query_channels', 'kv_channels', 'out_channels'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'BottleneckCrossAttention: {name} must be >= 1, '
+                                 f'got {getattr(self, name)}')
         self.n_heads = n_heads
-        self.dim = bottleneck_width(channels, ratio, n_heads)
-        self.q_proj = nn.Linear(channels, self.dim)
-        self.k_proj = nn.Linear(channels, self.dim)
-        self.v_proj = nn.Linear(channels, self.dim)
-        self.out_proj = nn.Linear(self.dim, channels)
+        self.dim = bottleneck_width(self.query_channels, ratio, n_heads)
+        self.q_proj = nn.Linear(self.query_channels, self.dim)
+        self.k_proj = nn.Linear(self.kv_channels, self.dim)
+        self.v_proj = nn.Linear(self.kv_channels, self.dim)
+        self.out_proj = nn.Linear(self.dim, self.out_channels)
         self.drop = nn.Dropout(dropout)
 
     def project_q(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., C] -> [..., d]``."""
+        """``[..., C_q] -> [..., d]`` (``C_q = query_channels``)."""
         return self.q_proj(x)
 
     def project_kv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``[..., C] -> ([..., d], [..., d])``."""
+        """``[..., C_kv] -> ([..., d], [..., d])`` (``C_kv = kv_channels``)."""
         return self.k_proj(x), self.v_proj(x)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -63,7 +82,7 @@ class BottleneckCrossAttention(nn.Module):
                 queries) or ``[N, Lq, Lk]``.
 
         Returns:
-            Tensor: ``[N, Lq, C]``; exactly zero for queries without any valid key
+            Tensor: ``[N, Lq, C_out]``; exactly zero for queries without any valid key
             (instead of the NaN an all-masked softmax gives).
         """
         if key_mask.dim() == 2:
@@ -80,7 +99,7 @@ class BottleneckCrossAttention(nn.Module):
     def forward(self, query: torch.Tensor, key_value: torch.Tensor,
                 key_mask: torch.Tensor, q_pos: Optional[torch.Tensor] = None,
                 k_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Plain cross-attention ``[N, Lq, C] x [N, Lk, C] -> [N, Lq, C]``; ``q_pos`` /
+        """Plain cross-attention ``[N, Lq, C_q] x [N, Lk, C_kv] -> [N, Lq, C_out]``; ``q_pos`` /
         ``k_pos`` (broadcastable to ``[N, Lq, d]`` / ``[N, Lk, d]``) are added after
         the projections."""
         q = self.project_q(query)

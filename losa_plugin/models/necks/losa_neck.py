@@ -1,4 +1,24 @@
-"""LoSA neck: spatial blocks, long/short-range adapters, temporal align and fusion."""
+"""LoSA neck: spatial blocks, long/short-range adapters, temporal align and fusion.
+
+Adapter width. The paper leaves open at which width an intermediate layer's adapters
+work. Two choices are built (``adapter_width``):
+
+* ``'tap'`` (default): layer i's spatial block keeps its own width ``C_i``; the
+  adapters' bottleneck is ``d_i = bottleneck_width(C_i, adapter_ratio, n_heads)``;
+  Q projects ``C_i -> d_i``, K/V project the last layer's reduced features
+  ``C -> d_i`` and the output ``d_i -> C``, so ``FS_i`` / ``FL_i`` meet in ``C`` for
+  the fusion. Parameters and activation memory scale with each layer's width, so the
+  narrow early layers of a CNN cost little. This is the default because it is the
+  reading nearer the paper's figure for SlowFast-101 (12 M learnable): projecting
+  every tap to ``C = 2304`` first makes the neck about 106 M parameters, at each
+  tap's own width it is about 28.5 M (what remains is mostly the K/V/output
+  projections from and to ``C`` and the fusion's ``2C -> C`` Proj).
+* ``'neck'``: every tap is first projected ``C_i -> C`` by its spatial block and the
+  adapters run at ``C`` with ``d = bottleneck_width(C, ...)`` (the earlier behaviour;
+  same state-dict keys, different shapes).
+
+For a ViT every ``C_i = C`` and both choices build the same modules.
+"""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,6 +37,9 @@ from .spatial_reduction import SpatialReduction
 from .temporal_align import TemporalAlign
 
 
+ADAPTER_WIDTHS = ('tap', 'neck')
+
+
 def _per_tap(value, num_taps: int, name: str) -> List:
     if isinstance(value, (list, tuple)):
         if len(value) != num_taps:
@@ -33,10 +56,17 @@ class LoSANeck(BaseModule):
     For each adapted intermediate layer i and the last layer N (all ``[B, T, T_i,
     H_i, W_i, C_i]`` taps of ``T`` clips)::
 
-        F'_i = SpatialReduction_i(F_i)                         # [B, T, T_i, C]
+        F'_N = SpatialReduction_N(F_N)                         # [B, T, T_N, C]
+        F'_i = SpatialReduction_i(F_i)                         # [B, T, T_i, C'_i]
         FS_i = Align_i(ShortRangeAdapter_i(F'_i, F'_N))        # [B, T, T_N, C]
         FL_i = Align_i(LongRangeAdapter_i(F'_i, F'_N))
         FT   = LongShortFusion(F_N, [FS_i], [FL_i])            # [B, T, T_N, C]
+
+    ``C'_i = C_i`` with ``adapter_width='tap'`` (default: the adapters work in each
+    layer's own width, bottleneck ``d_i`` from ``C_i``, output projected to ``C``) and
+    ``C'_i = C`` with ``'neck'`` (every tap projected to ``C`` first; bottleneck from
+    ``C``). See the module docstring for why ``'tap'`` is the default. Parameters of
+    one adapter: ``(C'_i + 3 C) d_i + 3 d_i + C``.
 
     ``F_N`` is the *parameter-free spatial mean* of the last tap (projected to ``C``
     only when ``out_channels != C_N``), computed by the same :class:`LastLayerNeck`
@@ -58,7 +88,9 @@ class LoSANeck(BaseModule):
         adapter_layers (str | list[int]): ``'all'`` intermediate taps, or a list of
             layer ids (e.g. ``list(range(21, 40))``). Defaults to ``'all'``.
         n_heads (int): heads of every adapter. Defaults to 4.
-        adapter_ratio (float): adapter bottleneck ``d / C``. Defaults to 0.25.
+        adapter_ratio (float): adapter bottleneck ``d_i / C'_i``. Defaults to 0.25.
+        adapter_width (str): ``'tap'`` (adapters in each layer's own width ``C_i``)
+            or ``'neck'`` (taps projected to ``C`` first). Defaults to ``'tap'``.
         short_range_clips (int, optional): clips each side the short-range adapter
             sees; None = all (the literal reading). Defaults to 1.
         use_short (bool): build the short-range adapters. Defaults to True.
@@ -86,6 +118,7 @@ class LoSANeck(BaseModule):
                  adapter_layers: Union[str, Sequence[int]] = 'all',
                  n_heads: int = 4,
                  adapter_ratio: float = 0.25,
+                 adapter_width: str = 'tap',
                  short_range_clips: Optional[int] = 1,
                  use_short: bool = True,
                  use_long: bool = True,
@@ -120,6 +153,10 @@ class LoSANeck(BaseModule):
         c_last = self.in_channels[-1]
         self.out_channels = c_last if out_channels is None else int(out_channels)
         self.use_short = bool(use_short)
+        if adapter_width not in ADAPTER_WIDTHS:
+            raise ValueError(f'LoSANeck: adapter_width must be one of {ADAPTER_WIDTHS}, '
+                             f'got {adapter_width!r}')
+        self.adapter_width = adapter_width
         self.use_long = bool(use_long)
 
         names = self._tap_names()
@@ -132,16 +169,22 @@ class LoSANeck(BaseModule):
         self.has_adapters = bool(self.adapter_taps) and (self.use_short or self.use_long)
         spatial_cfg = dict(mode='conv', kernel_size=3) if spatial_cfg is None else dict(spatial_cfg)
         c = self.out_channels
+        # Width of each adapted layer's reduced features (= its adapters' queries).
+        self.query_channels = [self.in_channels[i] if adapter_width == 'tap' else c
+                               for i in self.adapter_taps]
         if self.has_adapters:
             self.spatial_last = SpatialReduction(c_last, c, **spatial_cfg)
             self.spatial = nn.ModuleList(
-                SpatialReduction(self.in_channels[i], c, **spatial_cfg) for i in self.adapter_taps)
+                SpatialReduction(self.in_channels[i], cq, **spatial_cfg)
+                for i, cq in zip(self.adapter_taps, self.query_channels))
             self.short_adapters = nn.ModuleList(
                 ShortRangeAdapter(c, n_heads, adapter_ratio, short_range_clips, pos_encoding,
-                                  dropout) for _ in self.adapter_taps) if self.use_short else None
+                                  dropout, query_channels=cq)
+                for cq in self.query_channels) if self.use_short else None
             self.long_adapters = nn.ModuleList(
-                LongRangeAdapter(c, n_heads, adapter_ratio, pos_encoding, dropout)
-                for _ in self.adapter_taps) if self.use_long else None
+                LongRangeAdapter(c, n_heads, adapter_ratio, pos_encoding, dropout,
+                                 query_channels=cq)
+                for cq in self.query_channels) if self.use_long else None
             t_last = None if self.temporal_sizes is None else self.temporal_sizes[-1]
             self.aligns = nn.ModuleList(
                 TemporalAlign(self.temporal_sizes[i], t_last)

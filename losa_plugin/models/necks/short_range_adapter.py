@@ -35,17 +35,25 @@ class ShortRangeAdapter(nn.Module):
     Padded clips are never attended to; queries of padded clips output zeros.
 
     Args:
-        channels (int): ``C``.
+        channels (int): default width of queries, keys/values and output (``C``).
         n_heads (int): Defaults to 4.
-        adapter_ratio (float): bottleneck ``d / C``. Defaults to 0.25.
+        adapter_ratio (float): bottleneck ``d / C_q``. Defaults to 0.25.
         short_range_clips (int, optional): ``r >= 0``. Defaults to 1.
         pos_encoding (bool): add sinusoidal positions to projected Q and K. Defaults to True.
         dropout (float): output dropout. Defaults to 0.
+        query_channels (int, optional): width of ``query`` (a tapped layer's own
+            ``C_i``). Defaults to ``channels``.
+        kv_channels (int, optional): width of ``key_value`` (the neck's ``C``).
+            Defaults to ``channels``.
+        out_channels (int, optional): width of the output. Defaults to ``channels``.
     """
 
     def __init__(self, channels: int, n_heads: int = 4, adapter_ratio: float = 0.25,
                  short_range_clips: Optional[int] = 1, pos_encoding: bool = True,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0,
+                 query_channels: Optional[int] = None,
+                 kv_channels: Optional[int] = None,
+                 out_channels: Optional[int] = None) -> None:
         super().__init__()
         if short_range_clips is not None and (
                 not isinstance(short_range_clips, int) or short_range_clips < 0):
@@ -53,17 +61,19 @@ class ShortRangeAdapter(nn.Module):
                              f'>= 0, got {short_range_clips!r}')
         self.short_range_clips = short_range_clips
         self.pos_encoding = pos_encoding
-        self.attn = BottleneckCrossAttention(channels, n_heads, adapter_ratio, dropout)
+        self.attn = BottleneckCrossAttention(
+            channels, n_heads, adapter_ratio, dropout, query_channels=query_channels,
+            kv_channels=kv_channels, out_channels=out_channels)
 
     def forward(self, query: torch.Tensor, key_value: torch.Tensor,
                 clip_mask: torch.Tensor) -> torch.Tensor:
         """Args:
-            query (Tensor): ``[B, T, T_i, C]`` reduced layer-i features.
-            key_value (Tensor): ``[B, T, T_N, C]`` reduced last-layer features.
+            query (Tensor): ``[B, T, T_i, C_q]`` reduced layer-i features.
+            key_value (Tensor): ``[B, T, T_N, C_kv]`` reduced last-layer features.
             clip_mask (Tensor): ``[B, T]`` bool.
 
         Returns:
-            Tensor: ``[B, T, T_i, C]``.
+            Tensor: ``[B, T, T_i, C_out]``.
         """
         b, t, ti, _ = query.shape
         tn = key_value.shape[2]

@@ -9,7 +9,8 @@ from torch import nn
 
 
 class SpatialReduction(nn.Module):
-    """Reduce one tapped layer's space: ``[B, T, T_i, H_i, W_i, C_i] -> [B, T, T_i, C]``.
+    """Reduce one tapped layer's space: ``[B, T, T_i, H_i, W_i, C_i] -> [B, T, T_i, C]``
+    (``C`` = ``out_channels``, which may equal ``C_i``).
 
     ``mode='conv'`` (default): a depthwise 3D convolution over space (kernel
     ``(1, k, k)``, so time stays per token), GELU, spatial mean, added to the plain
@@ -28,7 +29,8 @@ class SpatialReduction(nn.Module):
 
     Args:
         in_channels (int): ``C_i``.
-        out_channels (int): ``C``, the neck's width.
+        out_channels (int): output width: ``C``, the neck's, or ``C_i`` itself (no
+            projection; the LoSA neck's ``adapter_width='tap'``).
         mode (str): ``'conv'`` or ``'mean'``. Defaults to ``'conv'``.
         kernel_size (int): spatial kernel of the depthwise conv, odd. Defaults to 3.
         norm (bool): LayerNorm on the output. Defaults to True.
