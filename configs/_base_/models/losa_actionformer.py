@@ -15,6 +15,7 @@ model = dict(
         adapter_layers='all',
         n_heads=4,
         adapter_ratio=0.25,
+        adapter_width='tap',  # each layer's adapter in its own width C_i
         short_range_clips=1,
         use_short=True,
         use_long=True,
