@@ -22,8 +22,9 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
 * ``--attention``: plain vs fused attention of a ViT-B (frozen-forward clips/s, and the
   peak of a full-FT step with each path), ``--attention-frames`` x ``--size``,
   ``--attention-clips`` clips, fp32 (the former ``tools/benchmark_attention.py``).
-* ``--tap-cache``: epochs of LoSA training over ``--cache-windows`` random windows,
-  online vs from the tap cache (first epoch fills it), time per epoch.
+* ``--tap-cache``: epochs of LoSA training over ``--cache-windows`` random windows of
+  ``--frames`` (first value) frames, online vs from the tap cache (the first epoch fills
+  it), seconds per epoch (the configs are then only used for this).
 
 The JSON holds ``{"rows": [...], "attention": {...}, "tap_cache": {...}}``; each row has
 ``strategy, backbone, frames, peak_mem_mb, step_time_s, forward_s, backward_s,
@@ -101,9 +102,18 @@ def default_size(model_cfg) -> int:
     return int(vit.get('img_size', 224))
 
 
+# glibc keeps freed heap memory resident and raises its mmap threshold after each large
+# free, so a later allocation can reuse memory the RSS meter already counted at entry.
+# A fixed, low mmap threshold returns every freed tensor to the OS at once: the RSS then
+# follows the live tensors (CPU only; harmless elsewhere).
+MALLOC_ENV = dict(MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='131072',
+                  MALLOC_TOP_PAD_='0')
+
+
 def run_child(spec: dict, timeout: float = 3600) -> dict:
     cmd = [sys.executable, osp.abspath(__file__), '--child', json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **MALLOC_ENV))
     if proc.returncode != 0:
         raise RuntimeError(f'benchmark child failed ({spec}):\n{proc.stderr[-3000:]}')
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -123,13 +133,17 @@ def build_model(model_cfg, seed: int = 0):
 def child_step(spec: dict) -> dict:
     from losa_plugin.benchmark.train_step import measure_train_step
     cfg, model_cfg, strategy = load_model_cfg(spec['config'], spec['strategy'])
+    cache_dir = None
     if model_cfg['backbone'].get('type') == 'CachedLayerTap':
         # a fresh cache: the step measured is the first epoch's (backbone + write)
-        model_cfg['backbone']['cache_dir'] = tempfile.mkdtemp(prefix='tapcache_')
-    model = build_model(model_cfg)
-    num_classes = model.head.num_classes
-    return measure_train_step(model, spec['frames'], spec['size'], spec['size'], num_classes,
-                              device=spec.get('device'))
+        cache_dir = model_cfg['backbone']['cache_dir'] = tempfile.mkdtemp(prefix='tapcache_')
+    try:
+        model = build_model(model_cfg)
+        return measure_train_step(model, spec['frames'], spec['size'], spec['size'],
+                                  model.head.num_classes, device=spec.get('device'))
+    finally:
+        if cache_dir is not None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def child_attention(spec: dict) -> float:
@@ -162,7 +176,6 @@ def child_attention(spec: dict) -> float:
 
 def child_tap_cache(spec: dict) -> dict:
     """Seconds per epoch: online LoSA vs LoSA with the tap cache (epoch 1 fills it)."""
-    from mmengine.model.utils import revert_sync_batchnorm  # noqa: F401
     from losa_plugin.benchmark.train_step import grid_length, random_window
     import losa_plugin.models.backbones.tap_cache  # noqa: F401
     cfg, model_cfg, _ = load_model_cfg(spec['config'], None)
@@ -292,7 +305,8 @@ def main() -> None:
         parser.error('--no-run needs --estimate')
     result = dict(device=args.device, threads=args.threads, rows=[])
     from losa_plugin.benchmark.memory_estimate import estimate_memory
-    for config in args.configs:
+    # with --tap-cache the configs name what to cache, not rows to measure
+    for config in ([] if args.tap_cache else args.configs):
         for strategy in (args.strategies or [None]):
             _, model_cfg, strat = load_model_cfg(config, strategy)
             size = args.size or default_size(model_cfg)

@@ -5,6 +5,7 @@
 #   python tools/train.py configs/synthetic/pretrain_vit-tiny_synthetic-trimmed.py \
 #       --cfg-options data_root=... (tools/synthetic_benchmark.py sets the paths)
 #
+# No augmentation beyond the random temporal crop (every clip is a fresh random scene).
 # No Flip: the classes are mirror pairs (MoveRight / MoveLeft, RotateClockwise /
 # RotateCounterClockwise), so a horizontal flip would swap labels.
 _base_ = ['../_base_/default_runtime.py', './vit-tiny_synthetic.py']
@@ -24,7 +25,6 @@ train_pipeline = [
     dict(type='DecordInit'),
     dict(type='SampleFrames', clip_len={{_base_.clip_len}}, frame_interval=1, num_clips=1),
     dict(type='DecordDecode'),
-    dict(type='RandomResizedCrop', area_range=(0.6, 1.0), aspect_ratio_range=(0.8, 1.25)),
     dict(type='Resize', scale=({{_base_.img_size}}, {{_base_.img_size}}), keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
@@ -57,7 +57,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
-max_epochs = 24
+max_epochs = 10
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

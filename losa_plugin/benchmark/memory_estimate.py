@@ -15,14 +15,19 @@ backbone phase (frozen backbone)
     ``k_block = 10`` tensors of ``[n, N, C]``: input, norm, q/k/v, attention output,
     the MLP's ``4C`` hidden before and after GELU) and its raw float32 taps.
 neck / head phase
-    the stored taps, the LoSA neck's saved activations (``mode='conv'``: the depthwise
-    conv output of every adapted layer and of layer N in float32, kept for GELU's
-    backward, plus a float32 copy of the tap when taps are stored in 16 bit; the
-    adapters: per query token ``d`` + ``3C`` floats, per key token ``2d``, attention
-    probabilities ``heads * Lq * Lk`` (materialised: conservative), the fusion's
-    stacks), and the head's saved activations (``k_head = 100`` floats of width
-    ``embed_dims`` per grid step, counted over ActionFormer's embedding convs, stem and
-    pyramid transformer blocks and cls / reg towers on every level).
+    the stored taps; the LoSA neck's saved activations: with ``mode='conv'`` the
+    depthwise conv output of every adapted layer and of layer N in float32 (kept for
+    GELU's backward), plus a float32 copy of the tap when taps are 16 bit (kept by the
+    conv for its weight gradient); per used layer two ``[T*T_i, C]`` tensors (the
+    LayerNorm's input and the normalised features the projections keep); per adapter
+    ``2d`` per query token (q, attention output) and ``2d`` per key token (k, v; the
+    short-range windows are unfolded copies, ``2r+1`` keys per clip each); attention
+    probabilities only with ``attention_materialized``; the fusion's stacks of every
+    layer's output (``n_layers * L * C`` per branch). The head: ``k_head = 180`` floats
+    of width ``embed_dims`` per grid step. This one constant is **calibrated**, from the
+    head-only measurement at 2048 frames (docs/efficiency.md): ActionFormer's masked
+    convs, local-attention chunks, pyramid levels and cls / reg towers are too many
+    small tensors to count by hand.
 full fine-tuning
     saved backbone activations of every clip: ``k_saved = 20`` tensors of ``[N, C]``
     per block (without checkpointing; plus ``2 * heads * N^2`` attention
@@ -58,7 +63,7 @@ MB = 2.0**20
 K_BLOCK = 10
 K_SAVED = 20
 K_BWD = 10
-K_HEAD = 100
+K_HEAD = 180
 
 
 @dataclasses.dataclass
@@ -105,7 +110,8 @@ def _head_terms(head_cfg: Dict, grid_len: int) -> float:
 
 
 def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
-                tap_bytes: int, reduced: bool) -> Dict[str, float]:
+                tap_bytes: int, reduced: bool,
+                attention_materialized: bool) -> Dict[str, float]:
     neck = getattr(model, 'neck', None)
     out = dict(neck_spatial=0.0, neck_adapters=0.0)
     if neck is None or not getattr(neck, 'has_adapters', False):
@@ -117,9 +123,10 @@ def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
         copies = 1 + (tap_bytes < 4)  # conv output (+ fp32 cast of a 16-bit tap)
         for i in adapted + [len(shapes) - 1]:
             out['neck_spatial'] += clips * math.prod(shapes[i]) * 4 * copies
-    # reduced features of every used layer: mean, projection, norm
+    # reduced features of every used layer: LayerNorm input and the normalised,
+    # masked output the adapters' projections keep
     for i in adapted + [len(shapes) - 1]:
-        out['neck_spatial'] += clips * shapes[i][0] * c * 4 * 4
+        out['neck_spatial'] += clips * shapes[i][0] * c * 4 * 2
     branches = []
     if neck.use_short:
         branches.append(neck.short_adapters)
@@ -132,24 +139,24 @@ def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
         for adapters in branches:
             attn = adapters[k].attn
             d, h = attn.dim, attn.n_heads
-            short = adapters is neck.short_adapters
-            if short:
+            if adapters is neck.short_adapters:
                 r = adapters[k].short_range_clips
                 win = clips if r is None else min(2 * r + 1, clips)
-                keys_per_query = win * t_n
-                kv = q_tokens // shapes[i][0] * win * t_n * 2 * d * 2  # windows (+pos)
+                keys = clips * win * t_n  # the unfolded windows are copies
             else:
-                keys_per_query = kv_tokens
-                kv = kv_tokens * 2 * d
-            probs = h * q_tokens * keys_per_query
-            out['neck_adapters'] += 4 * (q_tokens * (d + 3 * c) + kv + probs)
-    # the fusion's stacks of all layers' outputs and its projection
-    out['neck_adapters'] += 4 * len(branches) * len(adapted) * kv_tokens * c * 2
+                keys = kv_tokens
+            probs = h * q_tokens * keys // clips if adapters is neck.short_adapters \
+                else h * q_tokens * keys
+            # q (after +pos) and the attention output; k and v (after +pos)
+            saved = q_tokens * 2 * d + keys * 2 * d
+            out['neck_adapters'] += 4 * (saved + (probs if attention_materialized else 0))
+    # the fusion keeps the stack of every layer's output per branch, and Proj's input
+    out['neck_adapters'] += 4 * kv_tokens * c * (len(branches) * len(adapted) + 2)
     return out
 
 
 def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
-                    attention_materialized: bool = True) -> MemoryEstimate:
+                    attention_materialized: bool = False) -> MemoryEstimate:
     """Estimate peak training memory of ``cfg.model`` on one window (batch 1).
 
     Args:
@@ -158,8 +165,8 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         height (int): frame height. Defaults to 224.
         width (int): frame width. Defaults to 224.
         attention_materialized (bool): count the adapters' attention probabilities
-            (the CPU / math path keeps them; CUDA's memory-efficient kernel does not).
-            Defaults to True.
+            (a math-path SDPA keeps them; the fused CPU / CUDA kernels do not).
+            Defaults to False.
 
     Returns:
         MemoryEstimate
@@ -215,7 +222,7 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
             saved = clips * blocks * (K_SAVED * tok_c + attn) * 4
         terms['backbone_saved'] = saved + clip_copy + n * K_BWD * tok_c * 4
     terms.update(_neck_terms(model, model_cfg.get('neck') or {}, shapes, clips, tap_bytes,
-                             reduced))
+                             reduced, attention_materialized))
     grid_len = clips * shapes[-1][0]
     terms['head'] = _head_terms(model_cfg.get('head') or {}, grid_len)
 

@@ -78,9 +78,24 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _warm_up(model: nn.Module, height: int, width: int, num_classes: int,
+             seed: int) -> None:
+    clip_len = model.backbone.clip_len
+    data = model.data_preprocessor(
+        random_window(clip_len, height, width, num_classes, grid_length(model, clip_len),
+                      num_gt=1, seed=seed + 1), training=True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    scratch = nn.Parameter(torch.zeros(8, device=next(model.parameters()).device))
+    scratch.grad = torch.ones_like(scratch)
+    torch.optim.AdamW([scratch]).step()
+
+
 def measure_train_step(model: nn.Module, frames: int, height: int, width: int,
                        num_classes: int, lr: float = 1e-4, seed: int = 0,
-                       device: Optional[str] = None) -> Dict[str, float]:
+                       device: Optional[str] = None, warmup: bool = True
+                       ) -> Dict[str, float]:
     """Peak memory and time of one training step of a built ``TALDetector``.
 
     Args:
@@ -92,6 +107,9 @@ def measure_train_step(model: nn.Module, frames: int, height: int, width: int,
         lr (float): AdamW learning rate. Defaults to 1e-4.
         seed (int): Defaults to 0.
         device (str, optional): ``'cuda'`` or ``'cpu'``; default: CUDA when available.
+        warmup (bool): first run one clip forward + backward and an AdamW step on a
+            scratch tensor, so that one-time costs (kernel code pages, thread pools,
+            autograd engine) are not counted. Defaults to True.
 
     Returns:
         dict: ``peak_mem_mb`` (growth above model + input), ``step_time_s``,
@@ -104,6 +122,8 @@ def measure_train_step(model: nn.Module, frames: int, height: int, width: int,
     if not params:
         raise ValueError('measure_train_step: the model has no learnable parameters')
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    if warmup:
+        _warm_up(model, height, width, num_classes, seed)
     data = random_window(frames, height, width, num_classes, grid_length(model, frames),
                          seed=seed)
     # Normalise and pad before the meter: the window is the same for every strategy.

@@ -47,7 +47,10 @@ class CachedLayerTap(BaseModule):
 
     Attributes:
         hits (int), misses (int): windows read from / written to the cache so far.
+        accepts_keys (bool): True; :meth:`forward` takes per-sample ``keys``.
     """
+
+    accepts_keys = True
 
     def __init__(self, backbone: Dict, cache_dir: str, read_only: bool = False,
                  init_cfg: Optional[Dict] = None) -> None:

@@ -1,0 +1,3 @@
+# Table 4 on the synthetic benchmark: gate initialisation 'one' instead of zero.
+_base_ = ['../losa_vit-tiny_synthetic.py']
+model = dict(neck=dict(gate_init='one'))

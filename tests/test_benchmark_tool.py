@@ -1,0 +1,66 @@
+"""tools/benchmark.py: runs a tiny config in a subprocess and writes the JSON schema;
+strategies are derived from a LoSA config as the baseline configs are written."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from losa_plugin.benchmark.strategies import derive_strategy_cfg, infer_strategy
+from losa_plugin.utils.meta_build import build_model_on_meta
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY = osp.join(ROOT, 'configs/efficiency/losa_tiny.py')
+ROW_KEYS = {'strategy', 'backbone', 'frames', 'peak_mem_mb', 'step_time_s', 'forward_s',
+            'backward_s', 'learnable_params', 'total_params'}
+
+
+def test_tool_writes_rows_and_plot(tmp_path):
+    out, png = tmp_path / 'bench.json', tmp_path / 'bench.png'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '32',
+           '--size', '32', '--strategies', 'losa', '--estimate', '--json', str(out),
+           '--plot', str(png)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert len(rows) == 1
+    row = rows[0]
+    assert ROW_KEYS <= set(row)
+    assert row['strategy'] == 'losa' and row['frames'] == 32
+    assert row['peak_mem_mb'] > 0 and row['est_step_growth_mb'] > 0
+    assert 0 < row['forward_s'] and 0 < row['backward_s']
+    assert row['forward_s'] + row['backward_s'] <= row['step_time_s'] + 1e-9
+    assert 0 < row['learnable_params'] < row['total_params']
+    assert 'losa' in proc.stdout and png.stat().st_size > 0
+
+
+def test_estimate_only_needs_no_run(tmp_path):
+    out = tmp_path / 'est.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '32',
+           '64', '--size', '32', '--estimate', '--no-run', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [r['frames'] for r in rows] == [32, 64]
+    assert all(r['peak_mem_mb'] is None for r in rows)
+    assert rows[1]['est_step_growth_mb'] >= rows[0]['est_step_growth_mb']
+
+
+def test_derived_strategies_match_baseline_configs():
+    cfg = Config.fromfile(TINY).model.to_dict()
+    assert infer_strategy(cfg) == 'losa'
+    counts = {}
+    for strategy in ('head_only', 'losa', 'full_ft', 'full_ft_nocp'):
+        derived = derive_strategy_cfg(cfg, strategy)
+        assert infer_strategy(derived) == strategy
+        model = build_model_on_meta(derived)
+        counts[strategy] = (sum(p.numel() for p in model.parameters() if p.requires_grad),
+                            sum(p.numel() for p in model.parameters()))
+    assert counts['full_ft'][0] == counts['full_ft'][1]  # everything learns
+    assert counts['head_only'][0] < counts['losa'][0] < counts['full_ft'][0]
+    assert counts['head_only'][1] == counts['full_ft'][1]  # same modules, other freezing
+    assert derive_strategy_cfg(cfg, 'head_only')['backbone']['tap_layers'] == [-1]
+    with pytest.raises(ValueError, match='strategy'):
+        derive_strategy_cfg(cfg, 'adapters_everywhere')

@@ -1,0 +1,83 @@
+"""The synthetic benchmark end to end (``tools/synthetic_benchmark.py --quick``).
+
+Slow by design (CI runs it: a few minutes on 2 cores): it generates the quick data set,
+pretrains the tiny ViT, trains and tests head-only, LoSA and full fine-tuning through
+mmengine's Runner, and writes the result files. Each strategy must beat a floor that a
+pipeline without class information cannot reach; docs/synthetic_benchmark.md gives the
+measurement behind ``MAP_FLOOR``.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from losa_plugin.synthetic.benchmark import (TIOUS, format_table, shuffled_label_file,
+                                             summarize_runs)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# Average mAP (%) each strategy must exceed in the quick mode. Training on permuted class
+# labels (same videos, segments and schedule: `--quick --shuffle-labels`) measured at most
+# FLOOR_MEASURED (see docs/synthetic_benchmark.md); the floor keeps a margin above it.
+FLOOR_MEASURED = 6.0
+MAP_FLOOR = 12.0
+
+
+def test_shuffled_label_file_keeps_segments_and_permutes_labels(tmp_path):
+    db = {f'v{i}': dict(subset='Validation' if i < 3 else 'Test', duration=10.0, fps=12.0,
+                        annotations=[dict(label=f'C{(i + k) % 3}', label_id=(i + k) % 3,
+                                          segment=[k, k + 1.0]) for k in range(4)])
+          for i in range(4)}
+    ann = tmp_path / 'a.json'
+    ann.write_text(json.dumps(dict(database=db)))
+    out = json.loads(open(shuffled_label_file(str(ann), seed=1)).read())['database']
+    train = [a for v in db.values() if v['subset'] == 'Validation' for a in v['annotations']]
+    shuf = [a for v in out.values() if v['subset'] == 'Validation' for a in v['annotations']]
+    assert [a['segment'] for a in shuf] == [a['segment'] for a in train]
+    assert sorted(a['label_id'] for a in shuf) == sorted(a['label_id'] for a in train)
+    assert [a['label_id'] for a in shuf] != [a['label_id'] for a in train]
+    assert all(a['label'] == f'C{a["label_id"]}' for a in shuf)
+    assert out['v3'] == db['v3']  # the test subset is untouched
+
+
+def test_summarize_runs_mean_and_spread():
+    runs = [dict(seed=s, average_mAP=a, mAP=[a] * len(TIOUS), peak_mem_mb=m,
+                 learnable_params=10, train_time_s=1.0, gates={'short/layer1': g})
+            for s, a, m, g in ((0, 10.0, 100.0, 0.1), (1, 20.0, 300.0, 0.3))]
+    out = summarize_runs(runs)
+    assert out['average_mAP'] == pytest.approx(15.0)
+    assert out['average_mAP_std'] == pytest.approx(7.0710678)
+    assert (out['average_mAP_min'], out['average_mAP_max']) == (10.0, 20.0)
+    assert out['peak_mem_mb'] == pytest.approx(200.0)
+    assert out['gates']['short/layer1'] == pytest.approx(0.2)
+    table = format_table({'losa': out})
+    assert '| losa | 15.0 ± 7.1 [10.0–20.0] |' in table
+
+
+def test_quick_benchmark_end_to_end(tmp_path):
+    out = tmp_path / 'bench'
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'synthetic_benchmark.py'), '--quick',
+         '--out', str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ('results.json', 'results.md', 'results.png', 'gates.png'):
+        assert (out / name).is_file(), name
+    results = json.loads((out / 'results.json').read_text())
+    for strategy in ('head_only', 'losa', 'full_ft'):
+        r = results[strategy]
+        assert len(r['mAP']) == len(TIOUS)
+        assert r['average_mAP'] == pytest.approx(sum(r['mAP']) / len(TIOUS), abs=1e-6)
+        assert r['average_mAP'] > MAP_FLOOR, (strategy, r['average_mAP'])
+        assert r['learnable_params'] > 0 and r['train_time_s'] > 0
+    # the frozen strategies learn only neck + head; full fine-tuning adds the backbone
+    assert results['full_ft']['learnable_params'] > results['losa']['learnable_params'] \
+        > results['head_only']['learnable_params']
+    gates = results['losa']['gates']
+    assert set(gates) == {f'{b}/layer{i}' for b in ('short', 'long') for i in (1, 2, 3)}
+    # zero-initialised gates moved during training
+    assert any(abs(v) > 1e-4 for v in gates.values())
+    assert 'head_only' in (out / 'results.md').read_text()

@@ -1,0 +1,106 @@
+"""Tap cache: taps read back equal the online taps, training from the cache gives the
+online loss for the same un-augmented window, and stale / missing caches fail loudly."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmaction.registry import MODELS
+
+import losa_plugin.models.backbones.tap_cache  # noqa: F401  (registers CachedLayerTap)
+from losa_plugin.benchmark.train_step import grid_length, random_window
+from losa_plugin.datasets.tap_cache_store import TapCacheStore
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STREAM_OPTS = dict(tap_reduce='spatial_mean', pretrained=None)
+
+
+def _model_cfg(cache_dir=None):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/efficiency/losa_tiny.py')).model.to_dict()
+    cfg['backbone'].update(STREAM_OPTS, vit=dict(cfg['backbone']['vit'], depth=2,
+                                                 embed_dims=64, num_heads=2))
+    cfg['neck']['spatial_cfg'] = dict(mode='mean')
+    cfg['head'].update(in_channels=64, proj_drop=0.0, drop_path=0.0)
+    if cache_dir is not None:
+        cfg['backbone'] = dict(type='CachedLayerTap', backbone=cfg['backbone'],
+                               cache_dir=str(cache_dir))
+    return cfg
+
+
+def _build(cfg):
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _loss(model, data):
+    # the head's loss normaliser is an EMA buffer: start every call from the same value
+    model.head.loss_normalizer.fill_(100.0)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    return loss
+
+
+def test_cached_taps_equal_online_and_reuse(tmp_path):
+    online = _build(_model_cfg())
+    cached = _build(_model_cfg(tmp_path))
+    cached.backbone.inner.load_state_dict(online.backbone.state_dict())
+    frames = torch.randn(2, 3, 48, 64, 64)
+    mask = torch.ones(2, 48, dtype=torch.bool)
+    mask[1, 40:] = False  # the second window's last clip is partly padding
+    ref = online.backbone(frames, mask)
+    first = cached.backbone(frames, mask)  # computes and writes
+    assert (cached.backbone.misses, cached.backbone.hits) == (2, 0)
+    second = cached.backbone(frames, mask)  # reads back
+    assert (cached.backbone.misses, cached.backbone.hits) == (2, 2)
+    for out in (first, second):
+        assert out.layer_ids == ref.layer_ids
+        assert torch.equal(out.clip_mask, ref.clip_mask)
+        for a, b in zip(out.feats, ref.feats):
+            assert a.shape == b.shape == (2, 3, 8, 64)  # reduced form [B, T, T_i, C]
+            assert torch.equal(a, b)
+    # another window content is a miss, not a stale hit
+    cached.backbone(frames + 1.0, mask)
+    assert cached.backbone.misses == 4
+
+
+def test_training_from_cache_gives_online_loss(tmp_path):
+    online = _build(_model_cfg())
+    cached = _build(_model_cfg(tmp_path))
+    state = {k.replace('backbone.', 'backbone.inner.', 1) if k.startswith('backbone.') else k: v
+             for k, v in online.state_dict().items()}
+    cached.load_state_dict(state)
+    online.train()
+    cached.train()
+    raw = random_window(64, 64, 64, 5, grid_length(online, 64), seed=3)
+    data = online.data_preprocessor(raw, training=True)
+    loss_online = _loss(online, data)
+    loss_fill = _loss(cached, data)  # epoch 1: backbone runs, taps written
+    loss_cached = _loss(cached, data)  # epoch 2: taps read from disk
+    assert cached.backbone.hits == 1 and cached.backbone.misses == 1
+    assert torch.allclose(loss_fill, loss_online, rtol=1e-6, atol=0)
+    assert torch.allclose(loss_cached, loss_online, rtol=1e-6, atol=0)
+    # gradients reach the adapters / head, not the (frozen) backbone
+    loss_cached.backward()
+    assert all(p.grad is None for p in cached.backbone.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in cached.head.parameters())
+
+
+def test_store_rejects_other_backbone_and_missing_windows(tmp_path):
+    TapCacheStore(str(tmp_path), dict(type='LayerTapViT', layer_ids=[1, 2]))
+    with pytest.raises(ValueError, match='meta.json'):
+        TapCacheStore(str(tmp_path), dict(type='LayerTapViT', layer_ids=[2]))
+    cfg = _model_cfg(tmp_path / 'ro')
+    cfg['backbone']['read_only'] = True
+    model = _build(cfg)
+    with pytest.raises(KeyError, match='read-only'):
+        model.backbone(torch.randn(1, 3, 16, 64, 64))
+
+
+def test_cache_refuses_unfrozen_backbone(tmp_path):
+    cfg = _model_cfg(tmp_path)
+    cfg['backbone']['backbone']['frozen'] = False
+    with pytest.raises(ValueError, match='frozen'):
+        _build(cfg)
