@@ -21,7 +21,7 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
   ``--no-run`` skips the measurement (any scale, e.g. ViT-g at 1152 frames of 224²).
 * ``--attention``: plain vs fused attention of a ViT-B (frozen-forward clips/s, and the
   peak of a full-FT step with each path), ``--attention-frames`` x ``--size``,
-  ``--attention-clips`` clips, fp32 (the former ``tools/benchmark_attention.py``).
+  ``--attention-clips`` clips, fp32.
 * ``--tap-cache``: epochs of LoSA training over ``--cache-windows`` random windows of
   ``--frames`` (first value) frames, online vs from the tap cache (the first epoch fills
   it), seconds per epoch (the configs are then only used for this).

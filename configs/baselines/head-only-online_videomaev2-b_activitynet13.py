@@ -1,4 +1,5 @@
 # Head-only-online baseline: the frozen backbone run on raw frames, last layer only
 # (spatially mean-pooled) into the same head; same data and schedule as LoSA.
 _base_ = ['../losa/losa_videomaev2-b_activitynet13.py']
-model = dict(neck=dict(_delete_=True, type='LastLayerNeck'))
+# only the last layer is read, so only it is kept
+model = dict(backbone=dict(tap_layers=[-1]), neck=dict(_delete_=True, type='LastLayerNeck'))

@@ -5,3 +5,4 @@ from .fused_attention import (disable_fused_attention,  # noqa: F401
 from .layer_tap_slowfast import LayerTapSlowFast  # noqa: F401
 from .layer_tap_vit import LayerTapViT  # noqa: F401
 from .tap_output import TapOutput  # noqa: F401
+from .tap_cache import CachedLayerTap  # noqa: F401

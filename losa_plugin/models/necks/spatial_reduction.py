@@ -74,9 +74,14 @@ class SpatialReduction(nn.Module):
             if self.conv is not None:
                 # channels-last in memory -> this view is channels_last_3d, no copy.
                 y = rearrange(x, 'b t ti h w c -> (b t) c ti h w')
-                if not torch.is_autocast_enabled(y.device.type):
-                    y = y.to(self.conv.weight.dtype)  # taps stored in bf16 / fp16
-                y = F.gelu(self.conv(y)).mean(dim=(3, 4))
+                # Run the conv in the taps' dtype: casting bf16 taps up to the weights'
+                # fp32 would keep an fp32 copy of every tap for the backward pass.
+                w, bias = self.conv.weight, self.conv.bias
+                if not torch.is_autocast_enabled(y.device.type) and y.dtype != w.dtype:
+                    w, bias = w.to(y.dtype), None if bias is None else bias.to(y.dtype)
+                y = F.conv3d(y, w, bias, self.conv.stride, self.conv.padding,
+                             self.conv.dilation, self.conv.groups)
+                y = F.gelu(y).mean(dim=(3, 4), dtype=dtype)
                 pooled = pooled + rearrange(y, '(b t) c ti -> b t ti c', b=b, t=t)
         elif x.dim() == 4:
             pooled = x.to(dtype)
