@@ -64,3 +64,15 @@ def test_derived_strategies_match_baseline_configs():
     assert derive_strategy_cfg(cfg, 'head_only')['backbone']['tap_layers'] == [-1]
     with pytest.raises(ValueError, match='strategy'):
         derive_strategy_cfg(cfg, 'adapters_everywhere')
+
+
+@pytest.mark.parametrize('name,mode', [('losa_vitb-shape_64px', 'default'),
+                                       ('losa_vitb-shape_64px_pool', 'pool4'),
+                                       ('losa_vitb-shape_64px_pool2', 'pool2'),
+                                       ('losa_vitb-shape_64px_stream', 'stream'),
+                                       ('losa_vitb-shape_64px_bf16', 'bf16')])
+def test_rows_name_the_memory_mode(name, mode):
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from benchmark import describe
+    cfg = Config.fromfile(osp.join(ROOT, f'configs/efficiency/{name}.py')).model.to_dict()
+    assert describe(cfg, 112)['mode'] == mode

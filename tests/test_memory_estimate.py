@@ -60,3 +60,32 @@ def test_estimate_scales_with_window_and_modes():
     ft_cp.model.backbone.update(frozen=False, with_cp=True)
     assert estimate_memory(ft, 1024, 96, 96).terms['backbone_saved'] > \
         estimate_memory(ft_cp, 1024, 96, 96).terms['backbone_saved'] > 0
+
+
+def test_estimate_of_pooled_taps_and_tap_width_adapters():
+    cfg = Config.fromfile(TINY)
+    full = estimate_memory(cfg, 512, 96, 96)  # a 6 x 6 grid per tap
+    pooled = {}
+    for p in (2, 4, 8):
+        pool = copy.deepcopy(cfg)
+        pool.model.backbone.update(tap_reduce='spatial_pool', tap_pool_size=p)
+        pooled[p] = estimate_memory(pool, 512, 96, 96)
+    # stored taps and the conv's activations shrink by H_i * W_i / p^2 ...
+    assert abs(full.terms['taps'] / pooled[2].terms['taps'] - 36 / 4) < 1e-6
+    assert abs(full.terms['taps'] / pooled[4].terms['taps'] - 36 / 16) < 1e-6
+    # ... and a pool wider than the grid stores the full taps
+    assert abs(pooled[8].terms['taps'] - full.terms['taps']) < 1e-6
+    assert pooled[8].terms['neck_spatial'] == full.terms['neck_spatial']
+    assert full.terms['neck_spatial'] > pooled[4].terms['neck_spatial'] \
+        > pooled[2].terms['neck_spatial']
+    assert full.step_growth_mb > pooled[4].step_growth_mb > pooled[2].step_growth_mb
+    # adapters at each tap's width: narrower taps count narrower reduced features
+    neck_w = copy.deepcopy(cfg)
+    neck_w.model.neck.update(adapter_width='neck', out_channels=384)
+    tap_w = copy.deepcopy(cfg)
+    tap_w.model.neck.update(adapter_width='tap', out_channels=384)
+    wide = estimate_memory(neck_w, 512, 96, 96).terms['neck_spatial']
+    narrow = estimate_memory(tap_w, 512, 96, 96).terms['neck_spatial']
+    # the tiny ViT's taps are 192 wide: 3 adapted layers at 192 instead of 384
+    clips, t_i = 512 // 16, 8
+    assert abs((wide - narrow) * 2**20 - 3 * clips * t_i * (384 - 192) * 4 * 2) < 1

@@ -87,6 +87,8 @@ def describe(model_cfg, size: int) -> dict:
     outer = model_cfg['backbone']
     if outer.get('type') == 'CachedLayerTap':
         mode = 'tap-cache'
+    elif bb.get('tap_reduce') == 'spatial_pool':
+        mode = f"pool{bb.get('tap_pool_size', 4)}"
     elif bb.get('tap_reduce'):
         mode = 'stream'
     elif bb.get('dtype'):

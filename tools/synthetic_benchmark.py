@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    '(default 2)')
     p.add_argument('--shuffle-labels', action='store_true',
                    help='train on permuted class labels (measures the chance floor)')
+    p.add_argument('--probe', action='store_true',
+                   help='linear probes of every backbone block on the trimmed clips')
     return p.parse_args(argv)
 
 
@@ -45,7 +47,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     run_benchmark(args.out, quick=args.quick, seeds=args.seeds, strategies=args.strategies,
                   ablations=args.ablations, tal_epochs=args.epochs, threads=args.threads,
-                  jobs=args.jobs, shuffle_labels=args.shuffle_labels)
+                  jobs=args.jobs, shuffle_labels=args.shuffle_labels,
+                  probe=args.probe)
 
 
 if __name__ == '__main__':

@@ -93,7 +93,7 @@ val_evaluator = dict(type='TALMetric', ann_file=ann_file, subset='Test',
 test_evaluator = val_evaluator
 
 # One schedule for every strategy (a fair comparison): AdamW, 1 warm-up epoch, cosine.
-max_epochs = 8
+max_epochs = 10
 warmup_epochs = 1
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1000)
 val_cfg = dict(type='ValLoop')

@@ -8,18 +8,20 @@ persistent
     frozen weights (4 B / param), learnable weights (4 B), their gradients (4 B) and
     AdamW's two moments (8 B).
 backbone phase (frozen backbone)
-    the taps of all clips as stored (``T * sum_i T_i*H_i*W_i*C_i`` elements, or
-    ``T * sum_i T_i*C_i`` when the reduction streams; 2 B in bf16 / fp16, else 4 B),
-    held twice at the end of the clip loop (the per-micro-batch pieces and their
-    concatenation), plus one micro-batch's transient block activations (about
+    the taps of all clips as stored (``T * sum_i T_i*H_i*W_i*C_i`` elements;
+    ``T * sum_i T_i*C_i`` with ``tap_reduce='spatial_mean'``; ``T * sum_i
+    T_i*p_h*p_w*C_i`` with ``'spatial_pool'``, ``p_h = min(p, H_i)``; 2 B in bf16 /
+    fp16, else 4 B), written into one preallocated tensor per layer (held once), plus
+    one micro-batch's transient block activations (about
     ``k_block = 10`` tensors of ``[n, N, C]``: input, norm, q/k/v, attention output,
     the MLP's ``4C`` hidden before and after GELU) and its raw float32 taps.
 neck / head phase
     the stored taps; the LoSA neck's saved activations: with ``mode='conv'`` the
-    depthwise conv output of every adapted layer and of layer N in float32 (kept for
-    GELU's backward), plus a float32 copy of the tap when taps are 16 bit (kept by the
-    conv for its weight gradient); per used layer two ``[T*T_i, C]`` tensors (the
-    LayerNorm's input and the normalised features the projections keep); per adapter
+    depthwise conv output of every adapted layer and of layer N on the stored grid, in
+    the taps' dtype (the conv runs in it; the output is kept for GELU's backward); per
+    used layer two ``[T*T_i, C'_i]`` tensors (the LayerNorm's input and the normalised
+    features the projections keep; ``C'_i`` = ``neck.query_channels`` for adapted
+    layers, ``C`` for layer N); per adapter
     ``2d`` per query token (q, attention output) and ``2d`` per key token (k, v; the
     short-range windows are unfolded copies, ``2r+1`` keys per clip each); attention
     probabilities only with ``attention_materialized``; the fusion's stacks of every
@@ -109,9 +111,21 @@ def _head_terms(head_cfg: Dict, grid_len: int) -> float:
     return grid_len * width * K_HEAD * 4
 
 
+def _stored_shape(shape: tuple, tap_reduce: Optional[str], pool: int) -> tuple:
+    """Per clip, the stored form of a tap ``(T_i, H_i, W_i, C_i)``."""
+    t, h, w, c = shape
+    if tap_reduce == 'spatial_mean':
+        return (t, c)
+    if tap_reduce == 'spatial_pool':
+        return (t, min(pool, h), min(pool, w), c)
+    return shape
+
+
 def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
                 tap_bytes: int, reduced: bool,
                 attention_materialized: bool) -> Dict[str, float]:
+    """``shapes``: the stored (possibly pooled) per-clip tap shapes; ``reduced``: taps
+    are already spatially averaged (``[T_i, C_i]``)."""
     neck = getattr(model, 'neck', None)
     out = dict(neck_spatial=0.0, neck_adapters=0.0)
     if neck is None or not getattr(neck, 'has_adapters', False):
@@ -120,13 +134,14 @@ def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
     adapted = list(neck.adapter_taps)
     spatial_mode = (neck_cfg.get('spatial_cfg') or {}).get('mode', 'conv')
     if spatial_mode == 'conv' and not reduced:
-        copies = 1 + (tap_bytes < 4)  # conv output (+ fp32 cast of a 16-bit tap)
+        # the conv output, in the taps' dtype (the conv runs in it), kept for GELU
         for i in adapted + [len(shapes) - 1]:
-            out['neck_spatial'] += clips * math.prod(shapes[i]) * 4 * copies
+            out['neck_spatial'] += clips * math.prod(shapes[i]) * tap_bytes
     # reduced features of every used layer: LayerNorm input and the normalised,
-    # masked output the adapters' projections keep
-    for i in adapted + [len(shapes) - 1]:
-        out['neck_spatial'] += clips * shapes[i][0] * c * 4 * 2
+    # masked output the adapters' projections keep; adapted layers at their own width
+    widths = list(getattr(neck, 'query_channels', [c] * len(adapted))) + [c]
+    for i, width in zip(adapted + [len(shapes) - 1], widths):
+        out['neck_spatial'] += clips * shapes[i][0] * width * 4 * 2
     branches = []
     if neck.use_short:
         branches.append(neck.short_adapters)
@@ -190,12 +205,15 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
     clips = frames // backbone.clip_len
     n = min(backbone.clip_batch, clips)
     shapes = _tap_shapes(backbone, height, width)
-    reduced = bb_cfg.get('tap_reduce') == 'spatial_mean'
+    tap_reduce = bb_cfg.get('tap_reduce')
+    reduced = tap_reduce == 'spatial_mean'
+    stored_shapes = [_stored_shape(s, tap_reduce, bb_cfg.get('tap_pool_size', 4))
+                     for s in shapes]
     frozen = bb_cfg.get('frozen', True)
     tap_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
     act_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
     raw = [math.prod(s) for s in shapes]
-    stored = [s[0] * s[-1] if reduced else math.prod(s) for s in shapes]
+    stored = [math.prod(s) for s in stored_shapes]
     terms: Dict[str, float] = {}
     terms['frozen_weights'] = frozen_params * 4
     terms['learnable_weights'] = learnable * 4
@@ -221,18 +239,18 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         else:
             saved = clips * blocks * (K_SAVED * tok_c + attn) * 4
         terms['backbone_saved'] = saved + clip_copy + n * K_BWD * tok_c * 4
-    terms.update(_neck_terms(model, model_cfg.get('neck') or {}, shapes, clips, tap_bytes,
-                             reduced, attention_materialized))
+    terms.update(_neck_terms(model, model_cfg.get('neck') or {}, stored_shapes, clips,
+                             tap_bytes, reduced, attention_materialized))
     grid_len = clips * shapes[-1][0]
     terms['head'] = _head_terms(model_cfg.get('head') or {}, grid_len)
 
     if frozen:
-        backbone_phase = 2 * terms['taps'] + terms['backbone_transient']
+        backbone_phase = terms['taps'] + terms['backbone_transient']
         neck_phase = (terms['taps'] + terms['neck_spatial'] + terms['neck_adapters']
                       + terms['head'])
         act_peak = max(backbone_phase, neck_phase)
     else:
-        act_peak = (terms['backbone_saved'] + 2 * terms['taps'] + terms['head']
+        act_peak = (terms['backbone_saved'] + terms['taps'] + terms['head']
                     + terms['neck_spatial'] + terms['neck_adapters'])
     step_growth = max(act_peak + terms['grads'], terms['grads'] + terms['adamw'])
     peak = (terms['frozen_weights'] + terms['learnable_weights'] + terms['adamw']

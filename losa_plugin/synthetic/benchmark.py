@@ -78,8 +78,8 @@ class BenchmarkSettings:
     jobs: int = 2
 
 
-FULL = BenchmarkSettings('full', num_videos=96, num_per_class=80, pretrain_epochs=10,
-                         tal_epochs=8, seeds=3)
+FULL = BenchmarkSettings('full', num_videos=96, num_per_class=160, pretrain_epochs=10,
+                         tal_epochs=10, seeds=3)
 QUICK = BenchmarkSettings('quick', num_videos=36, num_per_class=24, pretrain_epochs=4,
                           tal_epochs=6, seeds=1)
 
@@ -183,7 +183,8 @@ def pretrain(work_dir: str, data: Dict[str, str], settings: BenchmarkSettings) -
 
 
 def tal_overrides(data: Dict[str, str], pretrained: str, seed: int, max_epochs: int,
-                  shuffle_labels: bool = False) -> dict:
+                  shuffle_labels: bool = False,
+                  probe: bool = False) -> dict:
     """Dotted-key overrides pointing a synthetic TAL config at the generated data."""
     ann = data['ann_file']
     out = {
@@ -196,6 +197,8 @@ def tal_overrides(data: Dict[str, str], pretrained: str, seed: int, max_epochs: 
         out[f'{split}_dataloader.dataset.data_prefix.video'] = data['video_dir']
     for split in ('val', 'test'):
         out[f'{split}_evaluator.ann_file'] = ann
+    if detections_file is not None:
+        out['test_evaluator.out_file'] = detections_file
     out.update(_schedule_overrides(max_epochs, 1))
     if shuffle_labels:
         out['train_dataloader.dataset.ann_file'] = shuffled_label_file(ann, seed)
@@ -221,6 +224,46 @@ def shuffled_label_file(ann_file: str, seed: int) -> str:
     return out
 
 
+def random_prediction_map(ann_file: str, subset: str = 'Test', per_video: int = 100,
+                          seed: int = 0) -> float:
+    """Average mAP (%) of random detections: ``per_video`` segments per test video with
+    uniform centres, log-uniform lengths over the ground truth's length range, random
+    classes and scores. The level a pipeline whose outputs ignore the video reaches."""
+    from ..datasets.tal_annotation import load_tal_annotations
+    from ..evaluation.detection_eval import Detections, evaluate_detections
+    videos = load_tal_annotations(ann_file, subset)
+    rng = np.random.default_rng(seed)
+    lengths = np.concatenate([v['segments'][:, 1] - v['segments'][:, 0] for v in videos])
+    lo, hi = np.log(max(lengths.min(), 1e-2)), np.log(lengths.max())
+    num_classes = len(videos[0]['class_names'])
+    ids, segs = [], []
+    for v in videos:
+        dur = float(v['duration'])
+        centre = rng.uniform(0, dur, per_video)
+        half = np.exp(rng.uniform(lo, hi, per_video)) / 2
+        segs.append(np.stack([np.clip(centre - half, 0, dur), np.clip(centre + half, 0, dur)], 1))
+        ids += [v['video_id']] * per_video
+    dets = Detections(ids, np.concatenate(segs), rng.uniform(size=len(ids)),
+                      rng.integers(0, num_classes, len(ids)))
+    return 100 * float(evaluate_detections(videos, dets, TIOUS).average_mAP)
+
+
+def class_agnostic_map(ann_file: str, detections_file: str, subset: str = 'Test') -> float:
+    """Average mAP (%) of the dumped detections with every class merged into one
+    ("action"): how well a run localises actions, whatever class it names."""
+    from ..datasets.tal_annotation import load_tal_annotations
+    from ..evaluation.detection_eval import Detections, evaluate_detections
+    from ..evaluation.results_io import load_submission
+    videos = load_tal_annotations(ann_file, subset)
+    names = videos[0]['class_names']
+    dets = load_submission(detections_file, names)
+    merged = [dict(v, labels=np.zeros_like(v['labels']), class_names=['action'])
+              for v in videos]
+    dets = Detections(dets.video_ids, dets.segments, dets.scores,
+                      np.zeros_like(dets.labels))
+    return 100 * float(evaluate_detections(merged, dets, TIOUS, ['action']).average_mAP)
+
+
 # ---------------------------------------------------------------- aggregation
 def summarize_runs(runs: List[dict]) -> dict:
     """Mean / std over seeds of one strategy's runs (``mAP`` in percent)."""
@@ -232,6 +275,8 @@ def summarize_runs(runs: List[dict]) -> dict:
         peak_mem_mb=float(np.mean([r['peak_mem_mb'] for r in runs])),
         learnable_params=int(runs[0]['learnable_params']),
         train_time_s=float(np.mean([r['train_time_s'] for r in runs])),
+        class_agnostic_average_mAP=float(np.mean([r.get('class_agnostic_average_mAP', np.nan)
+                                                  for r in runs])),
         average_mAP_std=float(avg.std(ddof=1)) if len(runs) > 1 else 0.0,
         average_mAP_min=float(avg.min()),
         average_mAP_max=float(avg.max()),
@@ -265,7 +310,7 @@ def format_table(results: Dict[str, dict]) -> str:
     """Markdown table: mean ± std over seeds (min-max in brackets when several seeds)."""
     head = ('| strategy | avg mAP (%) | ' + ' | '.join(f'mAP@{t}' for t in TIOUS)
             + ' | peak train mem (MB) | learnable params | train time (s) |')
-    lines = [head, '|' + '---|' * (7 + len(TIOUS) - 1)]
+    lines = [head, '|' + '---|' * (5 + len(TIOUS))]
     for name, r in results.items():
         if name.startswith('_'):
             continue
@@ -364,7 +409,8 @@ def run_benchmark(out_dir: str,
                   tal_epochs: Optional[int] = None,
                   threads: Optional[int] = None,
                   jobs: Optional[int] = None,
-                  shuffle_labels: bool = False) -> dict:
+                  shuffle_labels: bool = False,
+                  probe: bool = False) -> dict:
     """Run the benchmark into ``out_dir``; returns the ``results.json`` content.
 
     Args:
@@ -377,6 +423,8 @@ def run_benchmark(out_dir: str,
         threads (int, optional): torch threads per run; default from the mode.
         jobs (int, optional): TAL runs at a time; default from the mode.
         shuffle_labels (bool): train on permuted class labels (the floor measurement).
+        probe (bool): fit linear probes of every block of the pretrained backbone on
+            the trimmed clips (:mod:`layer_probe`) and store them under ``_meta``.
     """
     settings = QUICK if quick else FULL
     settings = replace(settings, seeds=seeds or settings.seeds,
@@ -394,6 +442,9 @@ def run_benchmark(out_dir: str,
     t_data = time.perf_counter() - t_start
     ckpt = pretrain(osp.join(out_dir, 'pretrain', settings.name), data, settings)
     t_pretrain = time.perf_counter() - t_start - t_data
+    probes = run_layer_probe(ckpt, data, settings.threads) if probe else None
+    random_map = random_prediction_map(data['ann_file'])
+    logger.info(f'random detections reach an average mAP of {random_map:.2f} % on this set')
 
     configs = {s: STRATEGIES[s] for s in strategies}
     configs.update({f'losa_{a}': ABLATIONS[a] for a in ablations})
@@ -406,21 +457,24 @@ def run_benchmark(out_dir: str,
     def run_one(job) -> Tuple[str, dict]:
         seed, name, config = job
         work_dir = osp.join(out_dir, 'runs', settings.name, f'{name}_seed{seed}')
+        det_file = osp.join(work_dir, 'detections.json')
         with lock:
             counter['started'] += 1
             logger.info(f'[start {counter["started"]}/{total}] {name} seed {seed}: '
                         f'{settings.tal_epochs} epochs ({osp.relpath(config, REPO_ROOT)})')
         spec = dict(config=config, work_dir=work_dir, threads=settings.threads, test=True,
                     overrides=tal_overrides(data, ckpt, seed, settings.tal_epochs,
-                                            shuffle_labels),
+                                            shuffle_labels, det_file),
                     result=osp.join(work_dir, 'result.json'))
         run = _run_result(run_in_subprocess(spec, osp.join(work_dir, 'spec.json')), seed)
+        run['class_agnostic_average_mAP'] = class_agnostic_map(data['ann_file'], det_file)
         with lock:
             counter['done'] += 1
             logger.info(f'[done {counter["done"]}/{total}] {name} seed {seed}: average mAP '
                         f'{run["average_mAP"]:.1f} %, peak train memory '
                         f'{run["peak_mem_mb"]:.0f} MB, {run["learnable_params"]:,} learnable, '
-                        f'train {run["train_time_s"]:.0f} s, elapsed '
+                        f'train {run["train_time_s"]:.0f} s, class-agnostic average mAP '
+                        f'{run["class_agnostic_average_mAP"]:.1f} %, elapsed '
                         f'{time.perf_counter() - t_start:.0f} s')
             if run['gates']:
                 logger.info(f'{name} seed {seed} gates:\n{format_gates(run["gates"])}')
@@ -437,7 +491,8 @@ def run_benchmark(out_dir: str,
     results: Dict[str, dict] = {name: summarize_runs(r) for name, r in runs.items()}
     results['_meta'] = dict(settings=asdict(settings), tious=list(TIOUS),
                             mAP_unit='percent', pretrained=ckpt,
-                            shuffle_labels=shuffle_labels,
+                            shuffle_labels=shuffle_labels, layer_probe=probes,
+                            random_predictions_average_mAP=random_map,
                             data_time_s=t_data, pretrain_time_s=t_pretrain,
                             wall_time_s=time.perf_counter() - t_start,
                             memory='peak RSS growth during runner.train(), fresh process '
@@ -449,6 +504,31 @@ def run_benchmark(out_dir: str,
         logger.info(f'{name} gates (mean over seeds):\n{format_gates(r["gates"], r["gates_std"])}')
     logger.info(f'wall time {results["_meta"]["wall_time_s"]:.0f} s; outputs in {out_dir}')
     return results
+
+
+def run_layer_probe(ckpt: str, data: Dict[str, str], threads: int = 1) -> Dict[str, float]:
+    """Linear-probe val accuracy of every block of the pretrained backbone
+    (``layer<id>/mean`` and ``layer<id>/grid``, see :mod:`layer_probe`)."""
+    import torch
+
+    import losa_plugin  # noqa: F401  (registration before mmaction.models)
+    torch.set_num_threads(threads)
+    from mmengine.config import Config
+    from mmaction.registry import MODELS
+
+    from .layer_probe import probe_layers
+    cfg = Config.fromfile(STRATEGIES['losa'])
+    bb_cfg = dict(cfg.model.backbone, pretrained=ckpt, tap_layers=None)
+    backbone = MODELS.build(bb_cfg)
+    backbone.init_weights()
+    pre = cfg.model.data_preprocessor
+    with open(osp.join(osp.dirname(data['train_list']), 'classes.txt')) as f:
+        num_classes = len([line for line in f if line.strip()])
+    acc = probe_layers(backbone, data['train_list'], data['val_list'], data['clip_dir'],
+                       num_classes, pre['mean'], pre['std'])
+    _logger().info('layer probes (val accuracy, chance %.2f): %s' % (
+        1 / num_classes, ', '.join(f'{k} {v:.2f}' for k, v in acc.items())))
+    return acc
 
 
 def write_outputs(results: Dict[str, dict], out_dir: str) -> None:

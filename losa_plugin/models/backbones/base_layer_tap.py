@@ -20,13 +20,31 @@ Modes:
 
 ``dtype='bf16' | 'fp16'`` runs the backbone under autocast and stores the taps in that
 precision (on CPU autocast supports bf16 only, so ``'fp16'`` falls back to bf16 there).
-``tap_reduce='spatial_mean'`` averages each tap over ``H_i, W_i`` inside the clip loop,
-so full spatial taps are never held for all clips at once (``[B, T, T_i, C_i]``).
+``tap_reduce`` reduces each tap inside the clip loop, so full spatial taps are never
+held for all clips at once:
+
+* ``'spatial_mean'``: the mean over ``H_i, W_i`` (``[B, T, T_i, C_i]``); the neck's
+  learnable spatial conv then has nothing to work on (use ``spatial_cfg=dict(mode=
+  'mean')``);
+* ``'spatial_pool'``: a parameter-free adaptive average pool to ``p x p`` (``p =
+  tap_pool_size``, at most ``H_i`` / ``W_i``): ``[B, T, T_i, p, p, C_i]``, still 6-D,
+  so the neck's depthwise-conv spatial block still runs, on the coarse grid, while the
+  stored taps shrink by ``H_i * W_i / p^2``. Where ``p`` does not divide ``H_i`` (or
+  ``W_i``) adaptive pooling's bins overlap and their mean differs from the tap's mean;
+  the pooled grid is then shifted by a per-channel constant so that its spatial mean
+  equals the full tap's mean. So every spatial mean of the stored tap (``LastLayerNeck``
+  and ``LoSANeck``'s ``F_N``, the spatial blocks' residual) is that of the full tap up
+  to float rounding, and LoSA with pooled taps still starts from the head-only features.
+  Where ``p`` divides both sizes the pool is exactly ``F.adaptive_avg_pool2d``.
+
+The taps of all clips are written into one preallocated tensor per layer as the
+micro-batches finish (never the pieces and their concatenation at once).
 """
 import contextlib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
@@ -36,7 +54,7 @@ from torch import Tensor, nn
 from .tap_output import TapOutput
 
 _DTYPES = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-_TAP_REDUCE = (None, 'spatial_mean')
+_TAP_REDUCE = (None, 'spatial_mean', 'spatial_pool')
 
 
 class BaseLayerTap(BaseModule):
@@ -51,7 +69,11 @@ class BaseLayerTap(BaseModule):
         dtype (str, optional): ``'bf16'``, ``'fp16'`` or None (float32). Defaults to None.
         with_cp (bool): activation checkpointing per block; only used when
             ``frozen=False``. Defaults to False.
-        tap_reduce (str, optional): None or ``'spatial_mean'``. Defaults to None.
+        tap_reduce (str, optional): None (full spatial taps), ``'spatial_mean'``
+            (``[B, T, T_i, C_i]``) or ``'spatial_pool'`` (``[B, T, T_i, p, p, C_i]``,
+            see the module docstring). Defaults to None.
+        tap_pool_size (int): ``p`` of ``tap_reduce='spatial_pool'`` (clamped to
+            ``H_i`` / ``W_i``); ignored otherwise. Defaults to 4.
         skip_padded_clips (bool): do not run clips without any valid frame; their
             taps are zeros. Defaults to True.
         pretrained (str, optional): MMAction2 checkpoint (a recognizer's, keys
@@ -68,6 +90,7 @@ class BaseLayerTap(BaseModule):
                  dtype: Optional[str] = None,
                  with_cp: bool = False,
                  tap_reduce: Optional[str] = None,
+                 tap_pool_size: int = 4,
                  skip_padded_clips: bool = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
@@ -84,12 +107,16 @@ class BaseLayerTap(BaseModule):
             raise ValueError(f"dtype must be one of None, 'bf16', 'fp16'; got {dtype!r}")
         if tap_reduce not in _TAP_REDUCE:
             raise ValueError(f'tap_reduce must be one of {_TAP_REDUCE}; got {tap_reduce!r}')
+        if isinstance(tap_pool_size, bool) or not isinstance(tap_pool_size, int) \
+                or tap_pool_size < 1:
+            raise ValueError(f'tap_pool_size must be an int >= 1, got {tap_pool_size!r}')
         self.clip_len = clip_len
         self.clip_batch = clip_batch
         self.frozen = frozen
         self.dtype = dtype
         self.with_cp = with_cp
         self.tap_reduce = tap_reduce
+        self.tap_pool_size = tap_pool_size
         self.skip_padded_clips = skip_padded_clips
         self.pretrained = pretrained
         # subclasses set these
@@ -162,10 +189,27 @@ class BaseLayerTap(BaseModule):
         dtype = _DTYPES[self.dtype] if device_type == 'cuda' else torch.bfloat16
         return torch.autocast(device_type, dtype=dtype)
 
+    def _pool(self, tap: Tensor) -> Tensor:
+        """Mean-preserving adaptive average pool ``[n, T_i, H_i, W_i, C_i] ->
+        [n, T_i, p_h, p_w, C_i]`` (``p_h = min(p, H_i)``, ``p_w = min(p, W_i)``)."""
+        n, t, h, w, _ = tap.shape
+        size = (min(self.tap_pool_size, h), min(self.tap_pool_size, w))
+        x = rearrange(tap, 'n t h w c -> (n t) c h w')
+        pooled = rearrange(F.adaptive_avg_pool2d(x, size), '(n t) c h w -> n t h w c',
+                           n=n, t=t)
+        if h % size[0] or w % size[1]:
+            # overlapping bins: shift so that the grid's mean is the tap's exact mean
+            shift = (tap.mean(dim=(2, 3), dtype=torch.float32)
+                     - pooled.mean(dim=(2, 3), dtype=torch.float32))
+            pooled = pooled + shift[:, :, None, None, :]
+        return pooled
+
     def _reduce(self, tap: Tensor) -> Tensor:
         """``[n, T_i, H_i, W_i, C_i]`` -> stored form (reduced / cast)."""
         if self.tap_reduce == 'spatial_mean':
             tap = tap.mean(dim=(2, 3))
+        elif self.tap_reduce == 'spatial_pool':
+            tap = self._pool(tap)
         if self.dtype is not None:
             tap = tap.to(_DTYPES[self.dtype] if tap.is_cuda else torch.bfloat16)
         return tap
@@ -180,7 +224,8 @@ class BaseLayerTap(BaseModule):
 
         Returns:
             :class:`TapOutput` with ``feats`` ``[B, T, T_i, H_i, W_i, C_i]`` each (or
-            ``[B, T, T_i, C_i]`` with ``tap_reduce``), ``layer_ids`` and ``clip_mask``
+            ``[B, T, T_i, C_i]`` with ``tap_reduce='spatial_mean'``, ``[B, T, T_i,
+            p, p, C_i]`` with ``'spatial_pool'``), ``layer_ids`` and ``clip_mask``
             ``[B, T]``.
         """
         if frames.dim() != 5 or frames.shape[1] != 3:
@@ -210,24 +255,31 @@ class BaseLayerTap(BaseModule):
         else:
             run_idx = torch.arange(clips.shape[0], device=clips.device)
 
+        # clips that ran but hold no valid frame (the shape-only clip) stay zero
+        keep = flat_mask[run_idx] if self.skip_padded_clips else torch.ones_like(flat_mask)
+        scatter = run_idx.numel() != clips.shape[0] or not bool(keep.all())
         grad_ctx = torch.no_grad() if self.frozen else contextlib.nullcontext()
-        per_batch: List[List[Tensor]] = []
+        # One preallocated [B*T, ...] tensor per layer, filled micro-batch by
+        # micro-batch: the pieces and a concatenation of them never coexist.
+        stores: List[Tensor] = []
         with grad_ctx, self._autocast(frames.device.type):
             for start in range(0, run_idx.numel(), self.clip_batch):
                 idx = run_idx[start:start + self.clip_batch]
-                taps = self._forward_clips(clips[idx])
-                per_batch.append([self._reduce(t) for t in taps])
-
-        # clips that ran but hold no valid frame (the shape-only clip) become zeros
-        keep = flat_mask[run_idx] if self.skip_padded_clips else torch.ones_like(flat_mask)
-        scatter = run_idx.numel() != clips.shape[0] or not bool(keep.all())
-        feats = []
-        for i in range(len(self.layer_ids)):
-            ran = torch.cat([taps[i] for taps in per_batch])
-            if scatter:
-                full = ran.new_zeros((clips.shape[0], ) + tuple(ran.shape[1:]))
-                ran = full.index_copy(0, run_idx[keep], ran[keep])
-            feats.append(rearrange(ran, '(b t) ... -> b t ...', b=b, t=num_clips))
+                taps = [self._reduce(t) for t in self._forward_clips(clips[idx])]
+                if not stores:
+                    alloc = torch.zeros if scatter else torch.empty
+                    stores = [alloc((clips.shape[0], ) + tuple(t.shape[1:]), dtype=t.dtype,
+                                    device=t.device) for t in taps]
+                if scatter:
+                    k = keep[start:start + self.clip_batch]
+                    for store, t in zip(stores, taps):
+                        store[idx[k]] = t[k]
+                else:
+                    for store, t in zip(stores, taps):
+                        store[start:start + t.shape[0]] = t
+                del taps
+        feats = [rearrange(store, '(b t) ... -> b t ...', b=b, t=num_clips)
+                 for store in stores]
         return TapOutput(tuple(feats), tuple(self.layer_ids), clip_mask)
 
 

@@ -46,7 +46,8 @@ class LayerTapSlowFast(BaseLayerTap):
             None = all ``2S + 1``. Defaults to None.
         clip_len (int): frames per clip; must be divisible by ``resample_rate``.
             Defaults to 32.
-        clip_batch, frozen, dtype, with_cp, tap_reduce, skip_padded_clips,
+        clip_batch, frozen, dtype, with_cp, tap_reduce (None | 'spatial_mean' |
+        'spatial_pool'), tap_pool_size, skip_padded_clips,
         pretrained, init_cfg: see :class:`BaseLayerTap`.
     """
 

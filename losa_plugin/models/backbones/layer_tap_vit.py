@@ -54,8 +54,10 @@ class LayerTapViT(BaseLayerTap):
         dtype (str, optional): ``'bf16'``, ``'fp16'`` or None. Defaults to None.
         with_cp (bool): per-block activation checkpointing when ``frozen=False``.
             Defaults to False.
-        tap_reduce (str, optional): None or ``'spatial_mean'`` (taps
-            ``[B, T, T_i, C]``). Defaults to None.
+        tap_reduce (str, optional): None, ``'spatial_mean'`` (taps ``[B, T, T_i, C]``)
+            or ``'spatial_pool'`` (taps ``[B, T, T_i, p, p, C]``, p = ``tap_pool_size``),
+            applied inside the clip loop. Defaults to None.
+        tap_pool_size (int): p of ``'spatial_pool'``. Defaults to 4.
         skip_padded_clips (bool): skip clips without valid frames. Defaults to True.
         pretrained (str, optional): MMAction2 checkpoint to load (``backbone.*`` keys,
             e.g. written by ``tools/convert_videomaev2.py``). Defaults to None.

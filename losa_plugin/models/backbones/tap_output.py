@@ -9,8 +9,9 @@ class TapOutput(NamedTuple):
 
     Attributes:
         feats: one tensor per tapped layer, ``[B, T, T_i, H_i, W_i, C_i]`` (channels
-            last, ``T`` clips per window), or ``[B, T, T_i, C_i]`` when the spatial
-            reduction streams inside the clip loop.
+            last, ``T`` clips per window), ``[B, T, T_i, C_i]`` with
+            ``tap_reduce='spatial_mean'``, or ``[B, T, T_i, p, p, C_i]`` with
+            ``tap_reduce='spatial_pool'`` (spatial mean kept exactly).
         layer_ids: the tapped block / stage indices, ascending; the last is layer N.
         clip_mask: ``[B, T]`` bool, True where the clip holds at least one valid frame.
     """
