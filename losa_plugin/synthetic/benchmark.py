@@ -183,9 +183,9 @@ def pretrain(work_dir: str, data: Dict[str, str], settings: BenchmarkSettings) -
 
 
 def tal_overrides(data: Dict[str, str], pretrained: str, seed: int, max_epochs: int,
-                  shuffle_labels: bool = False,
-                  probe: bool = False) -> dict:
-    """Dotted-key overrides pointing a synthetic TAL config at the generated data."""
+                  shuffle_labels: bool = False, detections_file: Optional[str] = None) -> dict:
+    """Dotted-key overrides pointing a synthetic TAL config at the generated data
+    (and, with ``detections_file``, dumping the test detections there)."""
     ann = data['ann_file']
     out = {
         'model.backbone.pretrained': pretrained,

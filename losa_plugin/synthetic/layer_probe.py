@@ -76,8 +76,8 @@ def extract_layer_features(backbone: torch.nn.Module, items: Sequence[Tuple[str,
 def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
               y_val: np.ndarray, num_classes: int, steps: int = 300,
               weight_decay: float = 1e-3) -> float:
-    """Multinomial logistic regression (standardised inputs, full-batch L-BFGS-free
-    AdamW); returns the val accuracy."""
+    """Multinomial logistic regression on standardised inputs (full-batch AdamW,
+    ``steps`` steps); returns the val accuracy."""
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     xt = torch.from_numpy((x_train - mu) / sd).float()
     xv = torch.from_numpy((x_val - mu) / sd).float()
