@@ -14,20 +14,23 @@ import sys
 
 import pytest
 
-from losa_plugin.synthetic.benchmark import (TIOUS, format_table, shuffled_label_file,
-                                             summarize_runs)
+from losa_plugin.synthetic.benchmark import (BENCHMARK_DATA, TIOUS, benchmark_data_config,
+                                             format_table, shuffled_label_file,
+                                             summarize_runs, tal_overrides)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Average mAP (%) each strategy must exceed in the quick mode (docs/synthetic_benchmark.md,
-# "The test's floor"). Measured on the quick set: random detections (random segments,
-# classes, scores; `random_prediction_map`, seeds 0-2) reach 1.9 / 2.9 / 2.7; the three
-# strategies trained on the real labels reached 4.5 / 5.0 / 5.3. The floor sits above
-# the random level. It does NOT separate class learning from training on permuted labels
-# (`--quick --shuffle-labels`: 3.8 / 4.6 / 4.1): with the CPU-budget pretraining the
-# backbone carries no class information (see the docs), so the quick run checks that the
-# pipeline localises motion, not that it classifies.
-RANDOM_LEVEL_MEASURED = 2.9
-MAP_FLOOR = 3.5
+# "The test's floor"). Measured 2026-11-26 on the quick set of the benchmark's data
+# (BENCHMARK_DATA: 5 classes, one large object, no clutter): random detections (random
+# segments, classes, scores; `random_prediction_map`, seeds 0-2) reach 3.5 / 2.0 / 2.5
+# (the test recomputes seed 0); head-only / LoSA / full FT on the real labels reached
+# 5.4 / 7.0 / 4.5. The quick pretraining (24 clips a class, 4 epochs) stays at chance
+# (val top-1 20 %, 5 classes): the ViT needs > 1,000 steps, so the quick run checks that
+# the pipeline localises actions above the random level, not that it classifies. The
+# margin is thin (0.5 over random seed 0, 0.5 under full FT); the quick run is
+# deterministic on one machine. Shuffled-label floor not re-measured for this data.
+RANDOM_LEVEL_MEASURED = 3.5
+MAP_FLOOR = 4.0
 
 
 def test_shuffled_label_file_keeps_segments_and_permutes_labels(tmp_path):
@@ -45,6 +48,20 @@ def test_shuffled_label_file_keeps_segments_and_permutes_labels(tmp_path):
     assert [a['label_id'] for a in shuf] != [a['label_id'] for a in train]
     assert all(a['label'] == f'C{a["label_id"]}' for a in shuf)
     assert out['v3'] == db['v3']  # the test subset is untouched
+
+
+def test_data_config_and_class_count_reach_the_tal_config():
+    cfg = benchmark_data_config(classes=('Blink', 'Grow', 'MoveRight', 'MoveLeft'),
+                                noise_std=1.5)
+    assert cfg.classes == ('Blink', 'Grow', 'MoveRight', 'MoveLeft') and cfg.noise_std == 1.5
+    for key, value in BENCHMARK_DATA.items():  # the benchmark's own settings stay in force
+        assert getattr(benchmark_data_config(), key) == value
+    data = dict(ann_file='a.json', video_dir='v', num_classes=len(cfg.label_names))
+    out = tal_overrides(data, 'ckpt.pth', seed=3, max_epochs=2)
+    assert out['model.head.num_classes'] == 4
+    assert out['model.backbone.pretrained'] == 'ckpt.pth' and out['randomness.seed'] == 3
+    assert 'model.head.num_classes' not in tal_overrides(
+        dict(ann_file='a.json', video_dir='v'), 'ckpt.pth', seed=0, max_epochs=2)
 
 
 def test_summarize_runs_mean_and_spread():
