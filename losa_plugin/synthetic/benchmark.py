@@ -562,10 +562,23 @@ def run_layer_probe(ckpt: str, data: Dict[str, str], threads: int = 1) -> Dict[s
     return acc
 
 
+def _map_as_fractions(value, key: str = ''):
+    """A copy of ``results`` with every mAP figure (kept in percent for the tables and
+    logs) turned into a fraction, as ``TALMetric`` and ``eval_results.py`` report it."""
+    if isinstance(value, dict):
+        return {k: _map_as_fractions(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_as_fractions(v, key) for v in value]
+    if 'mAP' in key and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 100.0
+    return value
+
+
 def write_outputs(results: Dict[str, dict], out_dir: str) -> None:
-    """``results.json``, ``results.md``, ``results.png`` and (with LoSA) ``gates.png``."""
+    """``results.json`` (mAP as fractions), ``results.md`` (percent), ``results.png`` and
+    (with LoSA) ``gates.png``."""
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+        json.dump(_map_as_fractions(results), f, indent=1)
     md = [format_table(results)]
     for name, r in results.items():
         if not name.startswith('_') and r.get('gates'):
