@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--strategies', nargs='+', default=list(STRATEGIES),
                    choices=list(STRATEGIES))
     p.add_argument('--ablations', nargs='*', default=[], choices=list(ABLATIONS),
-                   help='Table-4 ablations, each a model delta on the LoSA config')
+                   help='Table-4 ablations and memory modes (bf16, stream, pool2), each a model '
+                   'delta on the LoSA config')
     p.add_argument('--epochs', type=int, help='override the TAL training epochs')
     p.add_argument('--threads', type=int, help='torch threads per run (default 1)')
     p.add_argument('--jobs', type=int, help='TAL runs at a time, one process each '

@@ -41,11 +41,11 @@ STRATEGIES: Dict[str, str] = {
     'losa': osp.join(CONFIG_DIR, 'losa_vit-tiny_synthetic.py'),
     'full_ft': osp.join(CONFIG_DIR, 'full-ft_vit-tiny_synthetic.py'),
 }
-#: Table-4 ablation name -> config (model deltas over the LoSA config)
+#: Table-4 ablation / memory-mode name -> config (model deltas over the LoSA config)
 ABLATIONS: Dict[str, str] = {
     name: osp.join(CONFIG_DIR, 'ablations', f'losa_vit-tiny_synthetic_{name.replace("_", "-")}.py')
     for name in ('wo_long', 'wo_short', 'wo_fusion', 'gate_one', 'gate_random', 'gate_cosine',
-                 'layers_upper')
+                 'layers_upper', 'bf16', 'stream', 'pool2')
 }
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: The benchmark's data: :class:`SyntheticConfig` fields that differ from the generator's
