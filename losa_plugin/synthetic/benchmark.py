@@ -76,6 +76,10 @@ class BenchmarkSettings:
         threads (int): torch threads per run. Default 1 (see the docs: on a shared
             2-core machine two OpenMP threads slowed steps several-fold).
         jobs (int): TAL runs at a time (separate processes). Default 2 (the cores).
+        pretrain_constant_lr (bool): pretrain at a constant lr after the warm-up, with no
+            gradient clipping. The tiny ViT stays at chance for ~700 steps and then learns
+            abruptly; a cosine decay over 1,500 steps lowers the lr before that (measured:
+            24.7 % val top-1, 5 classes) while a constant 1e-3 reached 88 %. Default False.
     """
     name: str
     num_videos: int
@@ -86,11 +90,12 @@ class BenchmarkSettings:
     data_seed: int = 0
     threads: int = 1
     jobs: int = 2
+    pretrain_constant_lr: bool = False
 
 
 # 300 clips a class x 20 epochs = 1,500 pretraining steps of 16 (the ViT needs > 1,000).
 FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epochs=20,
-                         tal_epochs=10, seeds=3)
+                         tal_epochs=10, seeds=3, pretrain_constant_lr=True)
 QUICK = BenchmarkSettings('quick', num_videos=36, num_per_class=24, pretrain_epochs=4,
                           tal_epochs=6, seeds=1)
 
@@ -197,6 +202,9 @@ def pretrain(work_dir: str, data: Dict[str, str], settings: BenchmarkSettings) -
         overrides[f'{split}_dataloader.dataset.ann_file'] = ann
         overrides[f'{split}_dataloader.dataset.data_prefix.video'] = data['clip_dir']
     overrides.update(_schedule_overrides(settings.pretrain_epochs, 2))
+    if settings.pretrain_constant_lr:
+        overrides['param_scheduler'] = overrides['param_scheduler'][:1]  # warm-up only
+        overrides['optim_wrapper.clip_grad'] = None
     logger.info(f'pretrain: tiny ViT recognizer, {settings.pretrain_epochs} epochs -> {ckpt}')
     spec = dict(config=PRETRAIN_CONFIG, work_dir=work_dir, overrides=overrides,
                 threads=settings.threads, test=True, result=osp.join(work_dir, 'result.json'))
