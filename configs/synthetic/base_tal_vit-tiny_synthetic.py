@@ -6,7 +6,8 @@
 # Timing (12 fps, 64 x 64): clips of 16 frames at frame_interval 1, tubelet 2 -> one
 # feature every 2 frames (1/6 s). A window is 8 clips = 128 frames = 10.7 s = 64 cells.
 # Actions last 0.5-16 s = 3-96 cells, hence regression ranges up to 32+ cells.
-_base_ = ['../_base_/default_runtime.py', './vit-tiny_synthetic.py']
+_base_ = ['../_base_/models/actionformer.py', '../_base_/default_runtime.py',
+          './vit-tiny_synthetic.py']
 
 data_root = 'work_dirs/synthetic_benchmark/data/untrimmed'
 ann_file = data_root + '/annotations.json'
@@ -36,26 +37,18 @@ model = dict(
         with_cp=False,
         pretrained=pretrained),
     neck=dict(type='LastLayerNeck'),
+    # ActionFormer of ../_base_/models/actionformer.py (same losses), sized for 64 cells
     head=dict(
-        type='ActionFormerHead',
         num_classes=num_classes,
         in_channels=96,
         embed_dims=96,
         head_dims=96,
         arch=(2, 1, 3),
         n_mha_win_size=9,
-        num_heads=4,
         regress_ranges=((0, 4), (4, 8), (8, 16), (16, 10000)),
-        center_radius=1.5,
         proj_drop=0.0,
         drop_path=0.0,
-        loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                      reduction='sum', loss_weight=1.0),
-        loss_reg=dict(type='DIoULoss1D', loss_weight=1.0, reduction='sum'),
-        test_cfg=dict(
-            pre_nms_thresh=0.001, pre_nms_topk=1000, duration_thresh=0.05,
-            nms=dict(method='soft', iou_threshold=0.1, sigma=0.5, min_score=0.001,
-                     max_num=100, voting_thresh=0.7))))
+        test_cfg=dict(pre_nms_topk=1000, nms=dict(max_num=100))))
 
 train_pipeline = [
     dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,
