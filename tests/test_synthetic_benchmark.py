@@ -14,9 +14,10 @@ import sys
 
 import pytest
 
-from losa_plugin.synthetic.benchmark import (BENCHMARK_DATA, TIOUS, benchmark_data_config,
-                                             format_table, shuffled_label_file,
-                                             summarize_runs, tal_overrides)
+from losa_plugin.synthetic.benchmark import (ABLATIONS, BENCHMARK_DATA, DIAGNOSTICS, TIOUS,
+                                             benchmark_data_config, format_table,
+                                             shuffled_label_file, summarize_runs,
+                                             tal_overrides)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Average mAP (%) each strategy must exceed in the quick mode (docs/synthetic_benchmark.md,
@@ -78,6 +79,37 @@ def test_summarize_runs_mean_and_spread():
     assert '| losa | 15.0 ± 7.1 [10.0–20.0] |' in table
 
 
+def _build(config: str):
+    from mmengine.config import Config
+    from mmaction.registry import MODELS
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.pretrained = None
+    return cfg, MODELS.build(cfg.model)
+
+
+def test_gate_lr10_raises_the_gates_lr_only():
+    from mmengine.optim import build_optim_wrapper
+    cfg, model = _build(ABLATIONS['gate_lr10'])
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr_of = {id(p): group['lr'] for group in wrapper.optimizer.param_groups
+             for p in group['params']}
+    base = cfg.optim_wrapper.optimizer.lr
+    gates = 0
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            is_gate = name.startswith('neck.fusion.gates_')
+            gates += is_gate
+            assert lr_of[id(p)] == pytest.approx(base * (10 if is_gate else 1)), name
+    assert gates == 2  # short and long gate vectors
+
+
+@pytest.mark.parametrize('name', sorted(DIAGNOSTICS))
+def test_head_only_diagnostics_read_one_intermediate_block(name):
+    _, model = _build(DIAGNOSTICS[name])
+    assert list(model.backbone.layer_ids) == [int(name[-1])]
+    assert type(model.neck).__name__ == 'LastLayerNeck'
+
+
 def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / 'bench'
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -96,6 +128,7 @@ def test_quick_benchmark_end_to_end(tmp_path):
         assert 0 <= r['average_mAP'] <= 1
         assert 100 * r['average_mAP'] > MAP_FLOOR, (strategy, r['average_mAP'])
         assert r['learnable_params'] > 0 and r['train_time_s'] > 0
+        assert 0 < r['train_loss'] < 10, (strategy, r['train_loss'])  # finite, logged
     # the frozen strategies learn only neck + head; full fine-tuning adds the backbone
     assert results['full_ft']['learnable_params'] > results['losa']['learnable_params'] \
         > results['head_only']['learnable_params']

@@ -2,7 +2,9 @@
 
     python tools/synthetic_benchmark.py --out work_dirs/synthetic_benchmark [--quick]
         [--seeds N] [--strategies head_only losa full_ft]
-        [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper]
+        [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper
+                     bf16 stream pool2 gate_lr10]
+        [--diagnostics head_only_layer1 head_only_layer2 head_only_layer3] [--probe]
 
 Generates the synthetic data and pretrains the tiny ViT (both skipped when present), then
 trains and tests every strategy per seed, each run in a fresh process. Writes
@@ -19,7 +21,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import losa_plugin  # noqa: F401
 
-from losa_plugin.synthetic.benchmark import ABLATIONS, STRATEGIES, run_benchmark
+from losa_plugin.synthetic.benchmark import ABLATIONS, DIAGNOSTICS, STRATEGIES, run_benchmark
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--ablations', nargs='*', default=[], choices=list(ABLATIONS),
                    help='Table-4 ablations and memory modes (bf16, stream, pool2), each a model '
                    'delta on the LoSA config')
+    p.add_argument('--diagnostics', nargs='*', default=[], choices=list(DIAGNOSTICS),
+                   help='head-only on an intermediate block instead of the last')
     p.add_argument('--epochs', type=int, help='override the TAL training epochs')
     p.add_argument('--threads', type=int, help='torch threads per run (default 1)')
     p.add_argument('--jobs', type=int, help='TAL runs at a time, one process each '
@@ -47,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     run_benchmark(args.out, quick=args.quick, seeds=args.seeds, strategies=args.strategies,
-                  ablations=args.ablations, tal_epochs=args.epochs, threads=args.threads,
+                  ablations=args.ablations, diagnostics=args.diagnostics, tal_epochs=args.epochs, threads=args.threads,
                   jobs=args.jobs, shuffle_labels=args.shuffle_labels,
                   probe=args.probe)
 

@@ -45,7 +45,14 @@ STRATEGIES: Dict[str, str] = {
 ABLATIONS: Dict[str, str] = {
     name: osp.join(CONFIG_DIR, 'ablations', f'losa_vit-tiny_synthetic_{name.replace("_", "-")}.py')
     for name in ('wo_long', 'wo_short', 'wo_fusion', 'gate_one', 'gate_random', 'gate_cosine',
-                 'layers_upper', 'bf16', 'stream', 'pool2')
+                 'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr10')
+}
+#: Diagnostics (name -> config): the head-only baseline reading one intermediate block
+#: instead of the last, to measure what each layer alone carries for TAL.
+DIAGNOSTICS: Dict[str, str] = {
+    f'head_only_layer{k}': osp.join(CONFIG_DIR, 'diagnostics',
+                                    f'head-only_vit-tiny_synthetic_layer{k}.py')
+    for k in (1, 2, 3)
 }
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: The benchmark's data: :class:`SyntheticConfig` fields that differ from the generator's
@@ -314,6 +321,7 @@ def summarize_runs(runs: List[dict]) -> dict:
         peak_mem_mb=float(np.mean([r['peak_mem_mb'] for r in runs])),
         learnable_params=int(runs[0]['learnable_params']),
         train_time_s=float(np.mean([r['train_time_s'] for r in runs])),
+        train_loss=float(np.mean([r.get('train_loss', {}).get('loss', np.nan) for r in runs])),
         class_agnostic_average_mAP=float(np.mean([r.get('class_agnostic_average_mAP', np.nan)
                                                   for r in runs])),
         average_mAP_std=float(avg.std(ddof=1)) if len(runs) > 1 else 0.0,
@@ -342,14 +350,14 @@ def _run_result(raw: dict, seed: int) -> dict:
                 mAP=[100 * metrics[f'mAP@{t:.2f}'] for t in TIOUS],
                 peak_mem_mb=raw['peak_mem_mb'], learnable_params=raw['learnable_params'],
                 total_params=raw['total_params'], train_time_s=raw['train_time_s'],
-                gates=raw.get('gates', {}))
+                gates=raw.get('gates', {}), train_loss=raw.get('train_loss', {}))
 
 
 def format_table(results: Dict[str, dict]) -> str:
     """Markdown table: mean ± std over seeds (min-max in brackets when several seeds)."""
     head = ('| strategy | avg mAP (%) | ' + ' | '.join(f'mAP@{t}' for t in TIOUS)
-            + ' | peak train mem (MB) | learnable params | train time (s) |')
-    lines = [head, '|' + '---|' * (5 + len(TIOUS))]
+            + ' | peak train mem (MB) | learnable params | train time (s) | final train loss |')
+    lines = [head, '|' + '---|' * (6 + len(TIOUS))]
     for name, r in results.items():
         if name.startswith('_'):
             continue
@@ -360,8 +368,9 @@ def format_table(results: Dict[str, dict]) -> str:
                           for m, s in zip(r['mAP'], r['mAP_std']))
         mem = f'{r["peak_mem_mb"]:.0f}' + (f' ± {r["peak_mem_mb_std"]:.0f}' if n > 1 else '')
         tt = f'{r["train_time_s"]:.0f}' + (f' ± {r["train_time_s_std"]:.0f}' if n > 1 else '')
+        loss = r.get('train_loss', float('nan'))
         lines.append(f'| {name} | {r["average_mAP"]:.1f}{spread} | {maps} | {mem} | '
-                     f'{r["learnable_params"]:,} | {tt} |')
+                     f'{r["learnable_params"]:,} | {tt} | {loss:.3f} |')
     return '\n'.join(lines)
 
 
@@ -445,6 +454,7 @@ def run_benchmark(out_dir: str,
                   seeds: Optional[int] = None,
                   strategies: Sequence[str] = tuple(STRATEGIES),
                   ablations: Sequence[str] = (),
+                  diagnostics: Sequence[str] = (),
                   tal_epochs: Optional[int] = None,
                   threads: Optional[int] = None,
                   jobs: Optional[int] = None,
@@ -458,6 +468,7 @@ def run_benchmark(out_dir: str,
         seeds (int, optional): training seeds (0..seeds-1); default from the mode.
         strategies (Sequence[str]): keys of :data:`STRATEGIES`.
         ablations (Sequence[str]): keys of :data:`ABLATIONS` (LoSA model deltas).
+        diagnostics (Sequence[str]): keys of :data:`DIAGNOSTICS`.
         tal_epochs (int, optional): override the TAL epochs of the mode.
         threads (int, optional): torch threads per run; default from the mode.
         jobs (int, optional): TAL runs at a time; default from the mode.
@@ -471,9 +482,11 @@ def run_benchmark(out_dir: str,
                        threads=threads or settings.threads, jobs=jobs or settings.jobs)
     bad = [s for s in strategies if s not in STRATEGIES]
     bad += [a for a in ablations if a not in ABLATIONS]
+    bad += [d for d in diagnostics if d not in DIAGNOSTICS]
     if bad:
-        raise ValueError(f'unknown strategies / ablations {bad}; strategies: '
-                         f'{list(STRATEGIES)}, ablations: {list(ABLATIONS)}')
+        raise ValueError(f'unknown strategies / ablations / diagnostics {bad}; strategies: '
+                         f'{list(STRATEGIES)}, ablations: {list(ABLATIONS)}, diagnostics: '
+                         f'{list(DIAGNOSTICS)}')
     logger = _logger()
     t_start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
@@ -487,6 +500,7 @@ def run_benchmark(out_dir: str,
 
     configs = {s: STRATEGIES[s] for s in strategies}
     configs.update({f'losa_{a}': ABLATIONS[a] for a in ablations})
+    configs.update({d: DIAGNOSTICS[d] for d in diagnostics})
     jobs_list = [(seed, name, config) for seed in range(settings.seeds)
                  for name, config in configs.items()]
     total = len(jobs_list)

@@ -12,7 +12,8 @@ values, applied with ``Config.merge_from_dict``), ``threads`` (torch threads),
 goes). The result: ``train_time_s``, ``peak_mem_mb`` (:class:`PeakMemoryMeter` around
 ``runner.train()``: the growth of the peak RSS over the RSS after the model was built,
 i.e. activations, gradients, optimizer state and the data in flight), ``learnable_params``,
-``total_params``, ``metrics`` (the test metrics), ``gates`` (LoSA gate values, if any),
+``total_params``, ``metrics`` (the test metrics), ``train_loss`` (each
+loss term's mean over the last training epoch), ``gates`` (LoSA gate values, if any),
 ``checkpoint`` (the last checkpoint written).
 """
 import json
@@ -52,6 +53,11 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     metrics: Dict[str, float] = {}
     if spec.get('test', True):
         metrics = {k: float(v) for k, v in runner.test().items()}
+    # Training loss over the last epoch: did a strategy fit the training videos better?
+    hub = runner.message_hub
+    last_epoch_iters = len(runner.train_dataloader)
+    train_loss = {k.split('/', 1)[1]: float(hub.get_scalar(k).mean(last_epoch_iters))
+                  for k in hub.log_scalars if k.startswith('train/loss')}
     gates: Dict[str, float] = {}
     neck = getattr(model, 'neck', None)
     if neck is not None and hasattr(neck, 'gate_values'):
@@ -59,7 +65,7 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     max_epochs = cfg.train_cfg.get('max_epochs')
     checkpoint = osp.join(cfg.work_dir, f'epoch_{max_epochs}.pth')
     return dict(train_time_s=train_time, peak_mem_mb=meter.peak_mb, learnable_params=learnable,
-                total_params=total, metrics=metrics, gates=gates,
+                total_params=total, metrics=metrics, gates=gates, train_loss=train_loss,
                 checkpoint=checkpoint if osp.isfile(checkpoint) else None)
 
 
