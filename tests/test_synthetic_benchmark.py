@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from losa_plugin.synthetic.benchmark import (ABLATIONS, BENCHMARK_DATA, DIAGNOSTICS, TIOUS,
+from losa_plugin.synthetic.benchmark import (ABLATIONS, BENCHMARK_DATA, DIAGNOSTICS,
+                                             STRATEGIES, TIOUS,
                                              benchmark_data_config, format_table,
                                              shuffled_label_file, summarize_runs,
                                              tal_overrides)
@@ -79,6 +80,23 @@ def test_summarize_runs_mean_and_spread():
     assert '| losa | 15.0 ± 7.1 [10.0–20.0] |' in table
 
 
+def test_finished_run_is_reused_only_for_the_same_spec(tmp_path):
+    from losa_plugin.synthetic.benchmark import finished_run
+    spec = dict(config='c.py', work_dir=str(tmp_path), threads=1, test=True,
+                overrides={'randomness.seed': 0, 'param_scheduler': [dict(type='X')]},
+                result=str(tmp_path / 'result.json'))
+    spec_file, det_file = tmp_path / 'spec.json', tmp_path / 'detections.json'
+    spec_file.write_text(json.dumps(spec))
+    assert finished_run(spec, str(spec_file), str(det_file)) is None  # no result yet
+    (tmp_path / 'result.json').write_text(json.dumps(dict(metrics={'average_mAP': 0.1})))
+    assert finished_run(spec, str(spec_file), str(det_file)) is None  # no detections
+    det_file.write_text('{}')
+    assert finished_run(spec, str(spec_file), str(det_file)) == dict(
+        metrics={'average_mAP': 0.1})
+    other = dict(spec, overrides=dict(spec['overrides'], **{'randomness.seed': 1}))
+    assert finished_run(other, str(spec_file), str(det_file)) is None
+
+
 def _build(config: str):
     from mmengine.config import Config
     from mmaction.registry import MODELS
@@ -101,6 +119,36 @@ def test_gate_lr10_raises_the_gates_lr_only():
             gates += is_gate
             assert lr_of[id(p)] == pytest.approx(base * (10 if is_gate else 1)), name
     assert gates == 2  # short and long gate vectors
+
+
+def test_gates_zeroed_removes_the_adapters_then_restores_the_gates():
+    import torch
+    from losa_plugin.models.backbones.tap_output import TapOutput
+    from losa_plugin.synthetic.benchmark_run import _gates_zeroed, _learned_gates
+    _, model = _build(STRATEGIES['losa'])
+    neck = model.neck.eval()
+    gates = _learned_gates(neck)
+    assert len(gates) == 2
+    with torch.no_grad():
+        for g in gates:
+            g.uniform_(0.5, 1.0)
+    trained = [g.detach().clone() for g in gates]
+    torch.manual_seed(0)
+    taps = TapOutput(tuple(torch.randn(1, 2, 8, 4, 4, 96) for _ in range(4)), (1, 2, 3, 4),
+                     torch.ones(1, 2, dtype=torch.bool))
+    with torch.no_grad():
+        gated, _ = neck(taps)
+        with _gates_zeroed(neck):
+            off, _ = neck(taps)
+        again, _ = neck(taps)
+        last, _ = neck.last_layer(TapOutput(taps.feats[-1:], (4,), taps.clip_mask))
+    # Proj is still [I/2, I/2] here, so without the adapters the neck is the last layer
+    torch.testing.assert_close(off, last)
+    assert not torch.allclose(gated, last, atol=1e-3)
+    torch.testing.assert_close(again, gated)
+    for g, value in zip(gates, trained):
+        assert torch.equal(g, value)
+    assert _learned_gates(_build(STRATEGIES['head_only'])[1].neck) == []
 
 
 @pytest.mark.parametrize('name', sorted(DIAGNOSTICS))

@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--quick', action='store_true',
                    help='small mode: fewer videos and epochs, 1 seed (a few minutes)')
     p.add_argument('--seeds', type=int, help='training seeds (default: 3, quick: 1)')
-    p.add_argument('--strategies', nargs='+', default=list(STRATEGIES),
+    p.add_argument('--strategies', nargs='*', default=list(STRATEGIES),
                    choices=list(STRATEGIES))
     p.add_argument('--ablations', nargs='*', default=[], choices=list(ABLATIONS),
                    help='Table-4 ablations and memory modes (bf16, stream, pool2), each a model '

@@ -194,6 +194,19 @@ def run_in_subprocess(spec: dict, spec_file: str) -> dict:
         return json.load(f)
 
 
+def finished_run(spec: dict, spec_file: str, det_file: str) -> Optional[dict]:
+    """The result of an earlier run with exactly this spec (config, overrides, threads),
+    or None. Lets an interrupted or extended benchmark (more ablations, seeds) skip the
+    runs it already has, as it skips the data and the pretraining."""
+    if not all(osp.isfile(f) for f in (spec_file, spec['result'], det_file)):
+        return None
+    with open(spec_file) as f:
+        if json.load(f) != json.loads(json.dumps(spec)):
+            return None
+    with open(spec['result']) as f:
+        return json.load(f)
+
+
 def pretrain(work_dir: str, data: Dict[str, str], settings: BenchmarkSettings) -> str:
     """Pretrain the tiny ViT recognizer unless its checkpoint exists; returns the path."""
     ckpt = osp.join(work_dir, f'epoch_{settings.pretrain_epochs}.pth')
@@ -333,6 +346,9 @@ def summarize_runs(runs: List[dict]) -> dict:
         seeds=[r['seed'] for r in runs],
         per_seed=runs,
     )
+    off = [r['average_mAP_gates_off'] for r in runs if 'average_mAP_gates_off' in r]
+    if off:  # LoSA re-tested with every gate at zero: the adapters' share of the result
+        out['average_mAP_gates_off'] = float(np.mean(off))
     gates = [r['gates'] for r in runs if r.get('gates')]
     if gates:
         names = list(gates[0])
@@ -346,7 +362,10 @@ def _run_result(raw: dict, seed: int) -> dict:
     missing = [k for k in ['average_mAP'] + [f'mAP@{t:.2f}' for t in TIOUS] if k not in metrics]
     if missing:
         raise RuntimeError(f'the test metrics lack {missing}; got {sorted(metrics)}')
-    return dict(seed=seed, average_mAP=100 * metrics['average_mAP'],
+    off = raw.get('metrics_gates_off') or {}
+    extra = ({'average_mAP_gates_off': 100 * off['average_mAP']}
+             if 'average_mAP' in off else {})
+    return dict(seed=seed, average_mAP=100 * metrics['average_mAP'], **extra,
                 mAP=[100 * metrics[f'mAP@{t:.2f}'] for t in TIOUS],
                 peak_mem_mb=raw['peak_mem_mb'], learnable_params=raw['learnable_params'],
                 total_params=raw['total_params'], train_time_s=raw['train_time_s'],
@@ -519,7 +538,13 @@ def run_benchmark(out_dir: str,
                     overrides=tal_overrides(data, ckpt, seed, settings.tal_epochs,
                                             shuffle_labels, det_file),
                     result=osp.join(work_dir, 'result.json'))
-        run = _run_result(run_in_subprocess(spec, osp.join(work_dir, 'spec.json')), seed)
+        raw = finished_run(spec, osp.join(work_dir, 'spec.json'), det_file)
+        if raw is not None:
+            logger.info(f'{name} seed {seed}: reusing the finished run in {work_dir} (same '
+                        'spec; delete the folder to retrain)')
+        else:
+            raw = run_in_subprocess(spec, osp.join(work_dir, 'spec.json'))
+        run = _run_result(raw, seed)
         run['class_agnostic_average_mAP'] = class_agnostic_map(data['ann_file'], det_file)
         with lock:
             counter['done'] += 1
@@ -531,6 +556,10 @@ def run_benchmark(out_dir: str,
                         f'{time.perf_counter() - t_start:.0f} s')
             if run['gates']:
                 logger.info(f'{name} seed {seed} gates:\n{format_gates(run["gates"])}')
+            if 'average_mAP_gates_off' in run:
+                logger.info(f'{name} seed {seed}: average mAP with every gate set to zero '
+                            f'after training {run["average_mAP_gates_off"]:.2f} % (with the '
+                            f'learned gates {run["average_mAP"]:.2f} %)')
         return name, run
 
     runs: Dict[str, List[dict]] = {name: [] for name in configs}
@@ -606,6 +635,10 @@ def write_outputs(results: Dict[str, dict], out_dir: str) -> None:
         if not name.startswith('_') and r.get('gates'):
             md.append(f'\n{name} gates (mean ± std over seeds):\n\n```\n'
                       f'{format_gates(r["gates"], r["gates_std"])}\n```')
+            if 'average_mAP_gates_off' in r:
+                md.append(f'\n{name} re-tested with every gate set to zero: average mAP '
+                          f'{r["average_mAP_gates_off"]:.2f} % (learned gates: '
+                          f'{r["average_mAP"]:.2f} %)')
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(md) + '\n')
     plot_results(results, osp.join(out_dir, 'results.png'))

@@ -12,7 +12,9 @@ values, applied with ``Config.merge_from_dict``), ``threads`` (torch threads),
 goes). The result: ``train_time_s``, ``peak_mem_mb`` (:class:`PeakMemoryMeter` around
 ``runner.train()``: the growth of the peak RSS over the RSS after the model was built,
 i.e. activations, gradients, optimizer state and the data in flight), ``learnable_params``,
-``total_params``, ``metrics`` (the test metrics), ``train_loss`` (each
+``total_params``, ``metrics`` (the test metrics), ``metrics_gates_off`` (for a LoSA
+neck with learned gates: the test metrics of the trained model with every gate set to
+zero, i.e. without the adapters' contribution), ``train_loss`` (each
 loss term's mean over the last training epoch), ``gates`` (LoSA gate values, if any),
 ``checkpoint`` (the last checkpoint written).
 """
@@ -20,9 +22,34 @@ import json
 import os.path as osp
 import sys
 import time
-from typing import Any, Dict
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List
 
 import torch
+
+
+def _learned_gates(neck) -> List[torch.nn.Parameter]:
+    """The LoSA fusion's learnable gate vectors (none for other necks, ``'add'`` fusion
+    or cosine gates)."""
+    fusion = getattr(neck, 'fusion', None)
+    return [g for g in (getattr(fusion, 'gates_short', None), getattr(fusion, 'gates_long', None))
+            if isinstance(g, torch.nn.Parameter)]
+
+
+@contextmanager
+def _gates_zeroed(neck) -> Iterator[None]:
+    """Set every learned gate to zero inside the block, restore them after."""
+    gates = _learned_gates(neck)
+    saved = [g.detach().clone() for g in gates]
+    try:
+        with torch.no_grad():
+            for g in gates:
+                g.zero_()
+        yield
+    finally:
+        with torch.no_grad():
+            for g, value in zip(gates, saved):
+                g.copy_(value)
 
 
 def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -51,7 +78,14 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     learnable = max(learnable, sum(p.numel() for p in model.parameters() if p.requires_grad))
 
     metrics: Dict[str, float] = {}
+    metrics_gates_off: Dict[str, float] = {}
+    neck = getattr(model, 'neck', None)
     if spec.get('test', True):
+        if _learned_gates(neck):
+            # First (the detections file keeps the normal test's output): how much of the
+            # result comes from the adapters? The trained model with every gate at zero.
+            with _gates_zeroed(neck):
+                metrics_gates_off = {k: float(v) for k, v in runner.test().items()}
         metrics = {k: float(v) for k, v in runner.test().items()}
     # Training loss over the last epoch: did a strategy fit the training videos better?
     hub = runner.message_hub
@@ -59,13 +93,13 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     train_loss = {k.split('/', 1)[1]: float(hub.get_scalar(k).mean(last_epoch_iters))
                   for k in hub.log_scalars if k.startswith('train/loss')}
     gates: Dict[str, float] = {}
-    neck = getattr(model, 'neck', None)
     if neck is not None and hasattr(neck, 'gate_values'):
         gates = {k: float(v) for k, v in neck.gate_values().items()}
     max_epochs = cfg.train_cfg.get('max_epochs')
     checkpoint = osp.join(cfg.work_dir, f'epoch_{max_epochs}.pth')
     return dict(train_time_s=train_time, peak_mem_mb=meter.peak_mb, learnable_params=learnable,
-                total_params=total, metrics=metrics, gates=gates, train_loss=train_loss,
+                total_params=total, metrics=metrics, metrics_gates_off=metrics_gates_off,
+                gates=gates, train_loss=train_loss,
                 checkpoint=checkpoint if osp.isfile(checkpoint) else None)
 
 
