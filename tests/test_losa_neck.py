@@ -478,3 +478,19 @@ def test_zero_gates_open_when_the_adapters_carry_what_the_pooled_last_layer_lack
     assert _fit_token_classifier(losa) > 0.95
     gates = losa.gate_values()
     assert max(abs(v) for v in gates.values()) > 0.1, gates
+
+
+def test_last_norm_keeps_the_identity_at_init_with_the_normed_head_only_neck():
+    taps = make_taps()
+    neck = build(last_norm=True)
+    head_only = MODELS.build(dict(type='LastLayerNeck', in_channels=CHANNELS[-1], norm=True))
+    with torch.no_grad():
+        out, mask = neck(taps)
+        ref, ref_mask = head_only(TapOutput(taps.feats[-1:], taps.layer_ids[-1:],
+                                            taps.clip_mask))
+    torch.testing.assert_close(out, ref)
+    assert torch.equal(mask, ref_mask)
+    valid = ref.transpose(1, 2)[ref_mask]  # [N, C] tokens of valid clips
+    torch.testing.assert_close(valid.mean(-1), torch.zeros(len(valid)), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match='norm=True needs in_channels'):
+        MODELS.build(dict(type='LastLayerNeck', norm=True))

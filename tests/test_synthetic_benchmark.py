@@ -151,7 +151,35 @@ def test_gates_zeroed_removes_the_adapters_then_restores_the_gates():
     assert _learned_gates(_build(STRATEGIES['head_only'])[1].neck) == []
 
 
-@pytest.mark.parametrize('name', sorted(DIAGNOSTICS))
+def test_adapter_share_measures_the_gated_adapters_against_f_n():
+    import torch
+    from losa_plugin.models.backbones.tap_output import TapOutput
+    from losa_plugin.synthetic.benchmark_run import AdapterShare
+    _, model = _build(STRATEGIES['losa'])
+    neck = model.neck.eval()
+    taps = TapOutput(tuple(torch.randn(1, 2, 8, 4, 4, 96) for _ in range(4)), (1, 2, 3, 4),
+                     torch.ones(1, 2, dtype=torch.bool))
+    seen = {}
+    hook = neck.fusion.register_forward_hook(lambda m, a, o: seen.update(args=a))
+    with torch.no_grad(), AdapterShare(neck) as share:
+        neck(taps)
+        neck.fusion.gates_short.fill_(2.0)
+        neck(taps)
+    hook.remove()
+    f_last, short, _ = seen['args']
+    ratio = share.result()
+    assert ratio['long'] == 0.0  # zero gates: nothing added
+    # two calls: zero then 2 * sum(FS_i); F_N the same both times
+    expected = (2 * torch.stack(short).sum(0)).norm() / (2 ** 0.5 * f_last.norm())
+    assert ratio['short'] == pytest.approx(float(expected), rel=1e-4)
+    assert ratio['short/layer1'] == pytest.approx(float(short[0].norm() / f_last.norm()),
+                                                  rel=1e-4)
+    with AdapterShare(_build(STRATEGIES['head_only'])[1].neck) as s:
+        pass
+    assert s.result() == {}
+
+
+@pytest.mark.parametrize('name', sorted(d for d in DIAGNOSTICS if 'layer' in d))
 def test_head_only_diagnostics_read_one_intermediate_block(name):
     _, model = _build(DIAGNOSTICS[name])
     assert list(model.backbone.layer_ids) == [int(name[-1])]

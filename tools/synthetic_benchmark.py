@@ -4,7 +4,8 @@
         [--seeds N] [--strategies head_only losa full_ft]
         [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper
                      bf16 stream pool2 gate_lr10]
-        [--diagnostics head_only_layer1 head_only_layer2 head_only_layer3] [--probe]
+        [--diagnostics head_only_layer1 head_only_layer2 head_only_layer3 head_only_norm
+                       losa_norm] [--probe]
 
 Generates the synthetic data and pretrains the tiny ViT (both skipped when present), then
 trains and tests every strategy per seed, each run in a fresh process. Writes
@@ -36,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='Table-4 ablations and memory modes (bf16, stream, pool2), each a model '
                    'delta on the LoSA config')
     p.add_argument('--diagnostics', nargs='*', default=[], choices=list(DIAGNOSTICS),
-                   help='head-only on an intermediate block instead of the last')
+                   help='head-only on an intermediate block instead of the last; head-only '
+                   'and LoSA with a LayerNorm on the pooled last layer')
     p.add_argument('--epochs', type=int, help='override the TAL training epochs')
     p.add_argument('--threads', type=int, help='torch threads per run (default 1)')
     p.add_argument('--jobs', type=int, help='TAL runs at a time, one process each '

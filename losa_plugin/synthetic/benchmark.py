@@ -48,11 +48,14 @@ ABLATIONS: Dict[str, str] = {
                  'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr10')
 }
 #: Diagnostics (name -> config): the head-only baseline reading one intermediate block
-#: instead of the last, to measure what each layer alone carries for TAL.
+#: instead of the last (what each layer alone carries for TAL), and head-only / LoSA with
+#: a LayerNorm on the pooled last layer (the adapters' outputs next to a unit-scale F_N).
 DIAGNOSTICS: Dict[str, str] = {
-    f'head_only_layer{k}': osp.join(CONFIG_DIR, 'diagnostics',
-                                    f'head-only_vit-tiny_synthetic_layer{k}.py')
-    for k in (1, 2, 3)
+    **{f'head_only_layer{k}': osp.join(CONFIG_DIR, 'diagnostics',
+                                       f'head-only_vit-tiny_synthetic_layer{k}.py')
+       for k in (1, 2, 3)},
+    'head_only_norm': osp.join(CONFIG_DIR, 'diagnostics', 'head-only_vit-tiny_synthetic_norm.py'),
+    'losa_norm': osp.join(CONFIG_DIR, 'diagnostics', 'losa_vit-tiny_synthetic_norm.py'),
 }
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: The benchmark's data: :class:`SyntheticConfig` fields that differ from the generator's
@@ -346,6 +349,9 @@ def summarize_runs(runs: List[dict]) -> dict:
         seeds=[r['seed'] for r in runs],
         per_seed=runs,
     )
+    shares = [r['adapter_share'] for r in runs if r.get('adapter_share')]
+    if shares:  # RMS of the adapters' output over that of F_N, on the test set
+        out['adapter_share'] = {k: float(np.mean([s[k] for s in shares])) for k in shares[0]}
     off = [r['average_mAP_gates_off'] for r in runs if 'average_mAP_gates_off' in r]
     if off:  # LoSA re-tested with every gate at zero: the adapters' share of the result
         out['average_mAP_gates_off'] = float(np.mean(off))
@@ -369,7 +375,8 @@ def _run_result(raw: dict, seed: int) -> dict:
                 mAP=[100 * metrics[f'mAP@{t:.2f}'] for t in TIOUS],
                 peak_mem_mb=raw['peak_mem_mb'], learnable_params=raw['learnable_params'],
                 total_params=raw['total_params'], train_time_s=raw['train_time_s'],
-                gates=raw.get('gates', {}), train_loss=raw.get('train_loss', {}))
+                gates=raw.get('gates', {}), train_loss=raw.get('train_loss', {}),
+                adapter_share=raw.get('adapter_share', {}))
 
 
 def format_table(results: Dict[str, dict]) -> str:
@@ -556,6 +563,10 @@ def run_benchmark(out_dir: str,
                         f'{time.perf_counter() - t_start:.0f} s')
             if run['gates']:
                 logger.info(f'{name} seed {seed} gates:\n{format_gates(run["gates"])}')
+            if run.get('adapter_share'):
+                logger.info(f'{name} seed {seed}: adapter output RMS / F_N RMS on the test '
+                            'set: ' + ', '.join(f'{k} {v:.4f}'
+                                                for k, v in run['adapter_share'].items()))
             if 'average_mAP_gates_off' in run:
                 logger.info(f'{name} seed {seed}: average mAP with every gate set to zero '
                             f'after training {run["average_mAP_gates_off"]:.2f} % (with the '
@@ -635,6 +646,10 @@ def write_outputs(results: Dict[str, dict], out_dir: str) -> None:
         if not name.startswith('_') and r.get('gates'):
             md.append(f'\n{name} gates (mean ± std over seeds):\n\n```\n'
                       f'{format_gates(r["gates"], r["gates_std"])}\n```')
+            if r.get('adapter_share'):
+                md.append(f'\n{name} adapter output RMS / F_N RMS (test set; gated sums '
+                          'per branch, then each ungated adapter): ' + ', '.join(
+                              f'{k} {v:.4f}' for k, v in r['adapter_share'].items()))
             if 'average_mAP_gates_off' in r:
                 md.append(f'\n{name} re-tested with every gate set to zero: average mAP '
                           f'{r["average_mAP_gates_off"]:.2f} % (learned gates: '

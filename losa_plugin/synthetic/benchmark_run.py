@@ -14,7 +14,9 @@ goes). The result: ``train_time_s``, ``peak_mem_mb`` (:class:`PeakMemoryMeter` a
 i.e. activations, gradients, optimizer state and the data in flight), ``learnable_params``,
 ``total_params``, ``metrics`` (the test metrics), ``metrics_gates_off`` (for a LoSA
 neck with learned gates: the test metrics of the trained model with every gate set to
-zero, i.e. without the adapters' contribution), ``train_loss`` (each
+zero, i.e. without the adapters' contribution), ``adapter_share`` (for a LoSA neck,
+RMS ratios of the adapters' output to the last layer's features on the test set, see
+:class:`AdapterShare`), ``train_loss`` (each
 loss term's mean over the last training epoch), ``gates`` (LoSA gate values, if any),
 ``checkpoint`` (the last checkpoint written).
 """
@@ -52,6 +54,53 @@ def _gates_zeroed(neck) -> Iterator[None]:
                 g.copy_(value)
 
 
+class AdapterShare:
+    """How large the adapters' contribution is next to the last layer's features.
+
+    A forward hook on a LoSA neck's fusion accumulates, over every call, the squared
+    norms of ``F_N`` and, per branch, of the gated sum ``sum_i p_i * F_i`` that is added
+    to it, and of each ungated adapter output. :meth:`result` gives the RMS ratios
+    ``{'short': |sum_i p_i FS_i| / |F_N|, ..., 'short/layer1': |FS_1| / |F_N|, ...}``:
+    a near-zero gated ratio means the head sees (almost) the head-only features.
+    """
+
+    def __init__(self, neck) -> None:
+        self.fusion = getattr(neck, 'fusion', None)
+        self.names = list(getattr(neck, 'adapter_names', []))
+        self.sq: Dict[str, float] = {}
+        self._handle = None
+
+    def __enter__(self) -> 'AdapterShare':
+        if self.fusion is not None:
+            self._handle = self.fusion.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+
+    def _add(self, key: str, x: torch.Tensor) -> None:
+        self.sq[key] = self.sq.get(key, 0.0) + float(x.detach().float().pow(2).sum())
+
+    @torch.no_grad()
+    def _hook(self, fusion, args, output) -> None:
+        f_last, short, long = args
+        self._add('F_N', f_last)
+        for branch, feats, gates in (('short', short, fusion.gates_short),
+                                     ('long', long, fusion.gates_long)):
+            if not feats:
+                continue
+            self._add(branch, fusion._gated_sum(feats, gates, f_last, branch))
+            for name, f in zip(self.names, feats):
+                self._add(f'{branch}/{name}', f)
+
+    def result(self) -> Dict[str, float]:
+        base = self.sq.get('F_N', 0.0)
+        if base <= 0:
+            return {}
+        return {k: (v / base) ** 0.5 for k, v in self.sq.items() if k != 'F_N'}
+
+
 def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Train (and optionally test) one config as ``spec`` describes; returns the result."""
     torch.set_num_threads(int(spec.get('threads', 1)))
@@ -79,6 +128,7 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     metrics: Dict[str, float] = {}
     metrics_gates_off: Dict[str, float] = {}
+    adapter_share: Dict[str, float] = {}
     neck = getattr(model, 'neck', None)
     if spec.get('test', True):
         if _learned_gates(neck):
@@ -86,7 +136,9 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
             # result comes from the adapters? The trained model with every gate at zero.
             with _gates_zeroed(neck):
                 metrics_gates_off = {k: float(v) for k, v in runner.test().items()}
-        metrics = {k: float(v) for k, v in runner.test().items()}
+        with AdapterShare(neck) as share:
+            metrics = {k: float(v) for k, v in runner.test().items()}
+        adapter_share = share.result()
     # Training loss over the last epoch: did a strategy fit the training videos better?
     hub = runner.message_hub
     last_epoch_iters = len(runner.train_dataloader)
@@ -99,7 +151,7 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     checkpoint = osp.join(cfg.work_dir, f'epoch_{max_epochs}.pth')
     return dict(train_time_s=train_time, peak_mem_mb=meter.peak_mb, learnable_params=learnable,
                 total_params=total, metrics=metrics, metrics_gates_off=metrics_gates_off,
-                gates=gates, train_loss=train_loss,
+                gates=gates, adapter_share=adapter_share, train_loss=train_loss,
                 checkpoint=checkpoint if osp.isfile(checkpoint) else None)
 
 

@@ -26,6 +26,11 @@ class LastLayerNeck(BaseModule):
         out_channels (int, optional): head width ``C``. When given and different
             from ``in_channels`` a ``Linear(C_N, C)`` follows the pooling; otherwise
             the neck is parameter-free. Defaults to None.
+        norm (bool): a LayerNorm over ``C`` after the pooling (needs ``in_channels``).
+            ViT taps are raw residual-stream outputs (the backbone's own final norm is
+            not part of any tap), whose scale grows with depth; the norm puts the head
+            input, and in ``LoSANeck`` the residual ``F_N``, on a unit scale. Defaults
+            to False.
         init_cfg (dict, optional): mmengine init config. Defaults to None.
 
     Input: ``TapOutput`` whose last ``feats`` entry is ``[B, T, T_N, H, W, C_N]``
@@ -36,17 +41,22 @@ class LastLayerNeck(BaseModule):
 
     def __init__(self, in_channels: Optional[int] = None,
                  out_channels: Optional[int] = None,
+                 norm: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if out_channels is not None and in_channels is None:
             raise ValueError('LastLayerNeck: out_channels needs in_channels (the last '
                              f'tap\'s C_N); got out_channels={out_channels}')
+        if norm and in_channels is None:
+            raise ValueError('LastLayerNeck: norm=True needs in_channels (the last tap\'s '
+                             'C_N) to build the LayerNorm')
         self.in_channels = in_channels
         self.out_channels = out_channels if out_channels is not None else in_channels
         if in_channels is not None and self.out_channels != in_channels:
             self.proj = nn.Linear(in_channels, self.out_channels)
         else:
             self.proj = nn.Identity()
+        self.norm = nn.LayerNorm(self.out_channels) if norm else nn.Identity()
 
     def pool(self, feat: torch.Tensor, clip_mask: torch.Tensor) -> torch.Tensor:
         """Mean-pool space (and project channels when configured).
@@ -57,11 +67,12 @@ class LastLayerNeck(BaseModule):
 
         Returns:
             Tensor: ``[B, T, T_N, C]`` in the parameters' dtype (float32 when
-            parameter-free), zero at padded clips.
+            parameter-free), layer-normed with ``norm=True``, zero at padded clips.
         """
         # Taps may be stored in bf16 / fp16: accumulate the mean in the parameters'
         # dtype (float32 when parameter-free) without copying the full tap first.
-        dtype = self.proj.weight.dtype if isinstance(self.proj, nn.Linear) else torch.float32
+        params = next(self.parameters(), None)
+        dtype = params.dtype if params is not None else torch.float32
         if feat.dim() == 6:
             feat = feat.mean(dim=(3, 4), dtype=dtype)
         elif feat.dim() == 4:
@@ -75,7 +86,7 @@ class LastLayerNeck(BaseModule):
         if tuple(clip_mask.shape) != tuple(feat.shape[:2]):
             raise ValueError(f'LastLayerNeck: clip_mask shape {tuple(clip_mask.shape)} does '
                              f'not match the tap\'s [B, T] = {tuple(feat.shape[:2])}')
-        feat = self.proj(feat)
+        feat = self.norm(self.proj(feat))
         # masked_fill (not a product) so that garbage, even non-finite, never leaks.
         return feat.masked_fill(~clip_mask[:, :, None, None], 0.0)
 

@@ -103,6 +103,10 @@ class LoSANeck(BaseModule):
             kernel_size=3)``.
         pos_encoding (bool): sinusoidal positions in the adapters. Defaults to True.
         dropout (float): dropout on each adapter's output. Defaults to 0.
+        last_norm (bool): a LayerNorm on ``F_N`` (``LastLayerNeck(norm=True)``; pair it
+            with the same option in the head-only baseline). On raw ViT taps ``F_N`` can
+            be far larger than the adapters' outputs (the synthetic benchmark measured
+            ~50x), which then barely change the head's input. Defaults to False.
         init_cfg (dict, optional): mmengine init config; the identity-at-init
             parameters (gates, Proj, align) are re-applied after it.
 
@@ -127,6 +131,7 @@ class LoSANeck(BaseModule):
                  spatial_cfg: Optional[dict] = None,
                  pos_encoding: bool = True,
                  dropout: float = 0.0,
+                 last_norm: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(in_channels, int):
@@ -164,7 +169,7 @@ class LoSANeck(BaseModule):
         self.adapter_names = [names[i] for i in self.adapter_taps]
 
         # F_N: the same pooling as the baselines' neck.
-        self.last_layer = LastLayerNeck(c_last, self.out_channels)
+        self.last_layer = LastLayerNeck(c_last, self.out_channels, norm=last_norm)
 
         self.has_adapters = bool(self.adapter_taps) and (self.use_short or self.use_long)
         spatial_cfg = dict(mode='conv', kernel_size=3) if spatial_cfg is None else dict(spatial_cfg)
