@@ -105,20 +105,24 @@ def _build(config: str):
     return cfg, MODELS.build(cfg.model)
 
 
-def test_gate_lr10_raises_the_gates_lr_only():
+@pytest.mark.parametrize('ablation,prefix,mult,count', [
+    ('gate_lr10', 'neck.fusion.gates_', 10.0, 2),  # the short and long gate vectors
+    ('proj_frozen', 'neck.fusion.proj.', 0.0, 2),  # Proj's weight and bias
+])
+def test_lr_ablations_change_only_their_parameters_lr(ablation, prefix, mult, count):
     from mmengine.optim import build_optim_wrapper
-    cfg, model = _build(ABLATIONS['gate_lr10'])
+    cfg, model = _build(ABLATIONS[ablation])
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lr_of = {id(p): group['lr'] for group in wrapper.optimizer.param_groups
              for p in group['params']}
     base = cfg.optim_wrapper.optimizer.lr
-    gates = 0
+    hits = 0
     for name, p in model.named_parameters():
         if p.requires_grad:
-            is_gate = name.startswith('neck.fusion.gates_')
-            gates += is_gate
-            assert lr_of[id(p)] == pytest.approx(base * (10 if is_gate else 1)), name
-    assert gates == 2  # short and long gate vectors
+            hit = name.startswith(prefix)
+            hits += hit
+            assert lr_of[id(p)] == pytest.approx(base * (mult if hit else 1)), name
+    assert hits == count
 
 
 def test_gates_zeroed_removes_the_adapters_then_restores_the_gates():

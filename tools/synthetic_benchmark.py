@@ -3,7 +3,7 @@
     python tools/synthetic_benchmark.py --out work_dirs/synthetic_benchmark [--quick]
         [--seeds N] [--strategies head_only losa full_ft]
         [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper
-                     bf16 stream pool2 gate_lr10]
+                     bf16 stream pool2 gate_lr10 proj_frozen]
         [--diagnostics head_only_layer1 head_only_layer2 head_only_layer3 head_only_norm
                        losa_norm] [--probe]
 

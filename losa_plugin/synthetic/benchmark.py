@@ -45,7 +45,7 @@ STRATEGIES: Dict[str, str] = {
 ABLATIONS: Dict[str, str] = {
     name: osp.join(CONFIG_DIR, 'ablations', f'losa_vit-tiny_synthetic_{name.replace("_", "-")}.py')
     for name in ('wo_long', 'wo_short', 'wo_fusion', 'gate_one', 'gate_random', 'gate_cosine',
-                 'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr10')
+                 'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr10', 'proj_frozen')
 }
 #: Diagnostics (name -> config): the head-only baseline reading one intermediate block
 #: instead of the last (what each layer alone carries for TAL), and head-only / LoSA with
