@@ -57,6 +57,7 @@ def plain_block_outputs(vit_cfg, state, clip):
                                        use_mean_pooling=False)])
 @pytest.mark.parametrize('fused', [False, True])
 def test_taps_equal_plain_block_outputs(over, fused):
+    torch.manual_seed(0)
     cfg = tiny_vit(**over)
     model = build(cfg, fused_attention=fused, clip_batch=2)
     frames = torch.randn(2, 3, 3 * CLIP, 32, 32)
@@ -71,9 +72,9 @@ def test_taps_equal_plain_block_outputs(over, fused):
                 assert tap.shape == (2, 3, CLIP // 2, 2, 2, 32)
                 # tokens are ordered (t h w) in mmaction's patch embedding
                 got = tap[b, t].reshape(1, -1, 32)
-                # micro-batches of 2 clips vs 1: matmul blocking may round differently
-                tol = dict(atol=1e-5, rtol=1e-5) if fused else dict(atol=1e-6, rtol=1e-6)
-                torch.testing.assert_close(got, ref[li - 1], **tol)
+                # Micro-batches of 2 clips vs 1: matmul blocking rounds differently, by
+                # up to ~2e-6 on some CPUs even on the plain path (a wrong tap is O(1) off).
+                torch.testing.assert_close(got, ref[li - 1], atol=1e-5, rtol=1e-5)
 
 
 def test_other_resolution_uses_mmaction_pos_interpolation():
