@@ -537,19 +537,18 @@ def run_benchmark(out_dir: str,
         seed, name, config = job
         work_dir = osp.join(out_dir, 'runs', settings.name, f'{name}_seed{seed}')
         det_file = osp.join(work_dir, 'detections.json')
-        with lock:
-            counter['started'] += 1
-            logger.info(f'[start {counter["started"]}/{total}] {name} seed {seed}: '
-                        f'{settings.tal_epochs} epochs ({osp.relpath(config, REPO_ROOT)})')
         spec = dict(config=config, work_dir=work_dir, threads=settings.threads, test=True,
                     overrides=tal_overrides(data, ckpt, seed, settings.tal_epochs,
                                             shuffle_labels, det_file),
                     result=osp.join(work_dir, 'result.json'))
         raw = finished_run(spec, osp.join(work_dir, 'spec.json'), det_file)
-        if raw is not None:
-            logger.info(f'{name} seed {seed}: reusing the finished run in {work_dir} (same '
-                        'spec; delete the folder to retrain)')
-        else:
+        with lock:
+            counter['started'] += 1
+            what = ('reusing the finished run (same spec; delete its folder to retrain)'
+                    if raw is not None else f'{settings.tal_epochs} epochs')
+            logger.info(f'[start {counter["started"]}/{total}] {name} seed {seed}: {what} '
+                        f'({osp.relpath(config, REPO_ROOT)})')
+        if raw is None:
             raw = run_in_subprocess(spec, osp.join(work_dir, 'spec.json'))
         run = _run_result(raw, seed)
         run['class_agnostic_average_mAP'] = class_agnostic_map(data['ann_file'], det_file)
