@@ -12,7 +12,8 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import losa_plugin  # noqa: E402,F401  (compat shims + registration)
-from losa_plugin.utils.launch import add_common_args, enable_amp, load_config  # noqa: E402
+from losa_plugin.utils.launch import (add_common_args, enable_amp, load_config,  # noqa: E402
+                                      shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,6 +52,8 @@ def main() -> None:
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     runner.train()
+    del runner  # its DDP wrapper holds the process group
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -60,3 +60,22 @@ def enable_amp(cfg: Config) -> None:
                          f'got {optim_wrapper}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def shutdown_distributed() -> None:
+    """Destroy the default process group, if any, once a launched job has finished.
+
+    Call it after the last reference to the runner (whose DDP wrapper holds the group) is
+    gone. Left to interpreter exit, a gloo worker thread may still be releasing a
+    finished collective's tensors (mmengine's result collection broadcasts one) while
+    Python finalizes; it then cannot take the GIL and the rank aborts ("terminate called
+    without an active exception") after all its work is done. Destroying the group here,
+    with Python alive, joins those threads first. Every rank calls it after its last
+    collective, so no rank is left waiting.
+    """
+    import gc
+
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()  # drop cycles that still reference the DDP wrapper
+        dist.destroy_process_group()
