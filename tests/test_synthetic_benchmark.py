@@ -125,21 +125,29 @@ def test_lr_ablations_change_only_their_parameters_lr(ablation, prefix, mult, co
     assert hits == count
 
 
+def _losa_neck_and_taps():
+    """The synthetic LoSA config's neck (eval) and random taps of its 4-block ViT:
+    ``[1, 2 clips, 8, 4, 4, 96]`` per block."""
+    import torch
+    from losa_plugin.models.backbones.tap_output import TapOutput
+    torch.manual_seed(0)
+    neck = _build(STRATEGIES['losa'])[1].neck.eval()
+    taps = TapOutput(tuple(torch.randn(1, 2, 8, 4, 4, 96) for _ in range(4)), (1, 2, 3, 4),
+                     torch.ones(1, 2, dtype=torch.bool))
+    return neck, taps
+
+
 def test_gates_zeroed_removes_the_adapters_then_restores_the_gates():
     import torch
     from losa_plugin.models.backbones.tap_output import TapOutput
     from losa_plugin.synthetic.benchmark_run import _gates_zeroed, _learned_gates
-    _, model = _build(STRATEGIES['losa'])
-    neck = model.neck.eval()
+    neck, taps = _losa_neck_and_taps()
     gates = _learned_gates(neck)
     assert len(gates) == 2
     with torch.no_grad():
         for g in gates:
             g.uniform_(0.5, 1.0)
     trained = [g.detach().clone() for g in gates]
-    torch.manual_seed(0)
-    taps = TapOutput(tuple(torch.randn(1, 2, 8, 4, 4, 96) for _ in range(4)), (1, 2, 3, 4),
-                     torch.ones(1, 2, dtype=torch.bool))
     with torch.no_grad():
         gated, _ = neck(taps)
         with _gates_zeroed(neck):
@@ -157,12 +165,8 @@ def test_gates_zeroed_removes_the_adapters_then_restores_the_gates():
 
 def test_adapter_share_measures_the_gated_adapters_against_f_n():
     import torch
-    from losa_plugin.models.backbones.tap_output import TapOutput
     from losa_plugin.synthetic.benchmark_run import AdapterShare
-    _, model = _build(STRATEGIES['losa'])
-    neck = model.neck.eval()
-    taps = TapOutput(tuple(torch.randn(1, 2, 8, 4, 4, 96) for _ in range(4)), (1, 2, 3, 4),
-                     torch.ones(1, 2, dtype=torch.bool))
+    neck, taps = _losa_neck_and_taps()
     seen = {}
     hook = neck.fusion.register_forward_hook(lambda m, a, o: seen.update(args=a))
     with torch.no_grad(), AdapterShare(neck) as share:

@@ -142,24 +142,27 @@ def prepare_data(data_dir: str, settings: BenchmarkSettings,
                  val_list=osp.join(data_dir, 'trimmed', 'val_list.txt'),
                  clip_dir=osp.join(data_dir, 'trimmed', 'clips'),
                  num_classes=len(cfg.label_names))
-    logger = _logger()
-    if osp.isfile(paths['ann_file']):
-        logger.info(f'data: {paths["ann_file"]} exists, not regenerated')
-    else:
-        t0 = time.perf_counter()
-        generate_untrimmed(osp.join(data_dir, 'untrimmed'), settings.num_videos,
-                           settings.data_seed, cfg)
-        logger.info(f'data: {settings.num_videos} untrimmed videos in '
-                    f'{time.perf_counter() - t0:.0f} s')
-    if osp.isfile(paths['train_list']) and osp.isfile(paths['val_list']):
-        logger.info(f'data: {paths["train_list"]} exists, not regenerated')
-    else:
-        t0 = time.perf_counter()
-        generate_trimmed(osp.join(data_dir, 'trimmed'), settings.num_per_class,
-                         settings.data_seed, cfg)
-        logger.info(f'data: {settings.num_per_class} trimmed clips per class in '
-                    f'{time.perf_counter() - t0:.0f} s')
+    _generate_unless_present(
+        [paths['ann_file']], f'{settings.num_videos} untrimmed videos',
+        lambda: generate_untrimmed(osp.join(data_dir, 'untrimmed'), settings.num_videos,
+                                   settings.data_seed, cfg))
+    _generate_unless_present(
+        [paths['train_list'], paths['val_list']],
+        f'{settings.num_per_class} trimmed clips per class',
+        lambda: generate_trimmed(osp.join(data_dir, 'trimmed'), settings.num_per_class,
+                                 settings.data_seed, cfg))
     return paths
+
+
+def _generate_unless_present(outputs: Sequence[str], what: str, generate) -> None:
+    """Call ``generate()`` unless every file of ``outputs`` exists; log either way."""
+    logger = _logger()
+    if all(osp.isfile(f) for f in outputs):
+        logger.info(f'data: {outputs[0]} exists, not regenerated')
+        return
+    t0 = time.perf_counter()
+    generate()
+    logger.info(f'data: {what} in {time.perf_counter() - t0:.0f} s')
 
 
 def _schedule_overrides(max_epochs: int, warmup_epochs: int) -> dict:
@@ -412,6 +415,11 @@ def format_gates(gates: Dict[str, float], std: Optional[Dict[str, float]] = None
     return '\n'.join(lines)
 
 
+def format_adapter_share(share: Dict[str, float]) -> str:
+    """``short 0.0001, short/layer1 0.0213, ...`` (see ``AdapterShare``)."""
+    return ', '.join(f'{k} {v:.4f}' for k, v in share.items())
+
+
 def plot_results(results: Dict[str, dict], out_file: str) -> None:
     """Bar charts of average mAP (± std), peak memory and learnable params, and mAP
     against tIoU."""
@@ -564,8 +572,7 @@ def run_benchmark(out_dir: str,
                 logger.info(f'{name} seed {seed} gates:\n{format_gates(run["gates"])}')
             if run.get('adapter_share'):
                 logger.info(f'{name} seed {seed}: adapter output RMS / F_N RMS on the test '
-                            'set: ' + ', '.join(f'{k} {v:.4f}'
-                                                for k, v in run['adapter_share'].items()))
+                            f'set: {format_adapter_share(run["adapter_share"])}')
             if 'average_mAP_gates_off' in run:
                 logger.info(f'{name} seed {seed}: average mAP with every gate set to zero '
                             f'after training {run["average_mAP_gates_off"]:.2f} % (with the '
@@ -647,8 +654,8 @@ def write_outputs(results: Dict[str, dict], out_dir: str) -> None:
                       f'{format_gates(r["gates"], r["gates_std"])}\n```')
             if r.get('adapter_share'):
                 md.append(f'\n{name} adapter output RMS / F_N RMS (test set; gated sums '
-                          'per branch, then each ungated adapter): ' + ', '.join(
-                              f'{k} {v:.4f}' for k, v in r['adapter_share'].items()))
+                          'per branch, then each ungated adapter): '
+                          f'{format_adapter_share(r["adapter_share"])}')
             if 'average_mAP_gates_off' in r:
                 md.append(f'\n{name} re-tested with every gate set to zero: average mAP '
                           f'{r["average_mAP_gates_off"]:.2f} % (learned gates: '
