@@ -3,7 +3,12 @@
     python tools/count_params.py CONFIG [--cfg-options k=v ...] [--depth 2]
 
 The model is built on the meta device (no memory is allocated, so ViT-g is instant).
-The last line is ``learnable_params=<int> total_params=<int>``.
+The line before the last is ``neck_params=<int> head_params=<int>``: ``neck_params`` counts
+every learnable parameter outside the TAL head (the neck and, for full fine-tuning or
+adapters inside the backbone, the backbone's learnable ones), i.e. the *backbone-side*
+learnable parameters that the LoSA paper's Table 2 "learnable" column reports (its "Full"
+rows are the backbones alone); ``head_params`` counts the head's. The last line is
+``learnable_params=<int> total_params=<int>``.
 """
 import argparse
 import os.path as osp
@@ -36,6 +41,20 @@ def count_by_part(model: torch.nn.Module, depth: int = 2) -> Dict[str, Tuple[int
     return parts
 
 
+def split_neck_head(model: torch.nn.Module) -> Tuple[int, int]:
+    """Learnable parameters ``(outside the head, in the head)``; the first is the
+    backbone-side count of the paper's Table 2."""
+    neck = head = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith('head.'):
+            head += p.numel()
+        else:
+            neck += p.numel()
+    return neck, head
+
+
 def build_on_meta(cfg: Config) -> torch.nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     return build_model_on_meta(cfg.model)
@@ -60,6 +79,10 @@ def main() -> None:
     learnable = sum(v[0] for v in parts.values())
     total = learnable + sum(v[1] for v in parts.values())
     print(f'{"total":<{width}}  {learnable:>14,}  {total - learnable:>14,}')
+    neck, head = split_neck_head(model)
+    print(f'backbone-side learnable (neck + learnable backbone parts; the paper\'s Table 2 '
+          f'column): {neck:,} = {neck / 1e6:.1f} M; TAL head: {head:,} = {head / 1e6:.1f} M')
+    print(f'neck_params={neck} head_params={head}')
     print(f'learnable_params={learnable} total_params={total}')
 
 

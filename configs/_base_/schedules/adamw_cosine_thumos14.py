@@ -5,13 +5,17 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
+# LoSA's fusion gates are scalars: under AdamW each moves at most ~lr per step, so over
+# the whole schedule at most sum_t lr_t (docs/method.md, "Gate learning rate").
+gate_lr_mult = 10.0
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     # no decay on norms, biases and the per-level regression scales
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'.scale': dict(decay_mult=0.0),
-                                    'gate': dict(decay_mult=0.0)}),
+                                    'fusion.gates': dict(decay_mult=0.0,
+                                                         lr_mult=gate_lr_mult)}),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 
 param_scheduler = [
