@@ -28,9 +28,12 @@ class SampleVideoWindow(BaseTransform):
     Grid convention (:mod:`losa_plugin.utils.time_grid`): frame ``k`` is shown during
     ``[k, k + 1)`` in frame units (``k / fps`` seconds), so cell ``i`` covers frames
     ``[window_start + i * feature_stride, window_start + (i + 1) * feature_stride)``
-    and its centre, the grid position ``i``, is at frame
-    ``window_offset + i * feature_stride`` with
-    ``window_offset = window_start + 0.5 * feature_stride``.
+    and the grid position ``i`` is at frame ``window_offset + i * feature_stride`` with
+    ``window_offset = window_start + cell_centre * frame_interval``: by default
+    (``cell_centre = frames_per_cell / 2``) the centre of the cell's span, right for a
+    ViT tubelet that sees all its frames. A backbone whose cell is centred elsewhere
+    sets it: SlowFast's slow step ``k`` is the clip's frame ``k * frames_per_cell``
+    (shown during ``[k r, k r + 1)`` sampled frames), so ``cell_centre=0.5``.
 
     Sampling modes:
 
@@ -82,6 +85,8 @@ class SampleVideoWindow(BaseTransform):
         filename_tmpl (str): frame file names of frame folders. Default:
             ``'img_{:05d}.jpg'``.
         start_index (int): number of the first frame file. Default: 1.
+        cell_centre (float, optional): where in a cell (in sampled frames from its
+            first) the grid position sits. Default: None (``frames_per_cell / 2``).
     """
 
     def __init__(self,
@@ -95,7 +100,8 @@ class SampleVideoWindow(BaseTransform):
                  crop_ratio: Optional[Sequence[float]] = None,
                  backend: str = 'auto',
                  filename_tmpl: str = 'img_{:05d}.jpg',
-                 start_index: int = 1) -> None:
+                 start_index: int = 1,
+                 cell_centre: Optional[float] = None) -> None:
         for name, v in (('clip_len', clip_len), ('frame_interval', frame_interval),
                         ('num_clips', num_clips), ('frames_per_cell', frames_per_cell)):
             if int(v) != v or v < 1:
@@ -116,6 +122,10 @@ class SampleVideoWindow(BaseTransform):
         self.backend = backend
         self.filename_tmpl = filename_tmpl
         self.start_index = start_index
+        self.cell_centre = frames_per_cell / 2 if cell_centre is None else float(cell_centre)
+        if not 0 <= self.cell_centre <= frames_per_cell:
+            raise ValueError(f'SampleVideoWindow: cell_centre={cell_centre} must lie in '
+                             f'[0, frames_per_cell={frames_per_cell}]')
 
     @property
     def window_frames(self) -> int:
@@ -182,7 +192,8 @@ class SampleVideoWindow(BaseTransform):
         results.update(
             frame_inds=frame_inds, valid_len=valid_len, window_start=int(window_start),
             feature_stride=float(feature_stride),
-            window_offset=float(window_start + 0.5 * feature_stride),
+            window_offset=float(window_start + self.cell_centre * feature_stride
+                                / self.frames_per_cell),
             fps=float(fps), total_frames=int(num_frames),
             duration=float(num_frames / fps) if duration is None else float(duration),
             clip_len=self.clip_len, num_clips=padded // self.clip_len,
@@ -193,6 +204,7 @@ class SampleVideoWindow(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
                 f'frame_interval={self.frame_interval}, num_clips={self.num_clips}, '
-                f'frames_per_cell={self.frames_per_cell}, mode={self.mode!r}, '
+                f'frames_per_cell={self.frames_per_cell}, '
+                f'cell_centre={self.cell_centre}, mode={self.mode!r}, '
                 f'test_mode={self.test_mode}, trunc_thresh={self.trunc_thresh}, '
                 f'crop_ratio={self.crop_ratio})')
