@@ -10,7 +10,11 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
                     save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # frozen, pretrained backbone: checkpoints hold the trainable part plus the backbone
+    # file's path and hash, re-attached when loading (docs/checkpoints.md);
+    # save_trainable_only=False keeps full checkpoints
+    trainable_checkpoint=dict(type='TrainableCheckpointHook', save_trainable_only=True))
 
 env_cfg = dict(
     cudnn_benchmark=False,

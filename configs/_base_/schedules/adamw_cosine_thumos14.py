@@ -26,8 +26,11 @@ param_scheduler = [
 ]
 
 # ActionFormer evaluates the exponential moving average of the weights (decay 0.999).
-custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001,
-                     update_buffers=True, priority=49)]
+# TrainableEMAHook is mmengine's EMAHook over the trainable parameters only: a frozen
+# backbone is neither copied nor averaged (docs/checkpoints.md); with full fine-tuning
+# it averages the whole model, as EMAHook does.
+custom_hooks = [dict(type='TrainableEMAHook', ema_type='ExponentialMovingAverage',
+                     momentum=0.001, update_buffers=True, priority=49)]
 
 # Batch sizes in the dataset configs are per GPU (per process); the effective batch is
 # batch_size * number of processes. auto_scale_lr scales lr from this base.
