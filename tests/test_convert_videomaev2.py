@@ -120,3 +120,41 @@ def test_cli_reports_bad_key(tmp_path):
     res = subprocess.run([sys.executable, TOOL, str(src), str(tmp_path / 'o.pth')],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and 'pre-training checkpoint' in res.stderr
+
+
+@pytest.mark.parametrize('neck', ['LastLayerNeck', 'LoSANeck'])
+def test_f_n_is_fc_norm_of_the_spatially_pooled_last_block(tmp_path, neck):
+    """F_N (head-only's features and LoSA's residual path) equals the converted
+    VideoMAEv2 model's own fc_norm applied to the spatial mean of its last block, each
+    temporal token, computed here by mmaction's VisionTransformer forward."""
+    vit = random_vit()  # random weights, fc_norm's too (not an identity LayerNorm)
+    dst = tmp_path / 'mmaction.pth'
+    converted = load_tool().convert_state_dict(to_videomaev2_layout(vit), CLIP, SIZE)
+    torch.save({'state_dict': converted}, dst)
+    model = MODELS.build(dict(type='TALDetector',
+                              backbone=dict(type='LayerTapViT', vit=vit_cfg(), clip_len=CLIP,
+                                            pretrained=str(dst)),
+                              neck=dict(type=neck),
+                              head=dict(type='ActionFormerHead', num_classes=2,
+                                        in_channels=32, embed_dims=16, head_dims=16,
+                                        arch=(1, 1, 1), n_mha_win_size=3,
+                                        regress_ranges=((0, 4), (4, 10000)))))
+    model.init_weights()
+    model.eval()
+    torch.manual_seed(2)
+    frames = torch.randn(1, 3, 3 * CLIP, SIZE, SIZE)
+    with torch.no_grad():
+        feats, mask = model.neck(model.backbone(frames))  # [1, C, 3 * T_N]
+        # independent path: mmaction's forward with the feature map, per clip
+        plain = MODELS.build(vit_cfg(return_feat_map=True))
+        state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
+        plain.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
+                               if k.startswith('backbone.')})
+        plain.eval()
+        fmap = plain(frames.view(1, 3, 3, CLIP, SIZE, SIZE).transpose(1, 2)
+                     .reshape(3, 3, CLIP, SIZE, SIZE))  # [3, C, T_N, h, w]
+        expected = plain.fc_norm(fmap.mean(dim=(3, 4)).transpose(1, 2))  # [3, T_N, C]
+    assert mask.all()
+    torch.testing.assert_close(feats[0].T, expected.reshape(-1, 32), rtol=0, atol=1e-5)
+    # not trivially: the raw spatial mean is far from it
+    assert (fmap.mean(dim=(3, 4)).transpose(1, 2).reshape(-1, 32) - feats[0].T).abs().max() > 0.1

@@ -1,7 +1,9 @@
+"""LastLayerNeck (F_N): the backbone-pooled last layer, token masks, projection."""
 import pytest
 import torch
 
 from losa_plugin.models.backbones import TapOutput
+from losa_plugin.models.backbones.tap_output import token_mask
 from mmaction.registry import MODELS
 
 
@@ -64,3 +66,34 @@ def test_bad_input_is_reported():
             TapOutput((torch.zeros(2, 3, 4, 5, 6),), (1,), torch.ones(2, 3, dtype=torch.bool)))
     with pytest.raises(ValueError, match='needs in_channels'):
         MODELS.build(dict(type='LastLayerNeck', out_channels=4))
+    taps = _taps()
+    with pytest.raises(ValueError, match='pooled_last'):
+        MODELS.build(dict(type='LastLayerNeck'))(
+            taps._replace(pooled_last=torch.zeros(2, 3, 4, 5)))
+
+
+def test_backbone_pooled_last_layer_is_used_when_given():
+    """F_N is what the backbone's own output pooling gives (e.g. VideoMAEv2's fc_norm),
+    not a re-computed mean of the tap."""
+    taps = _taps()
+    pooled = torch.randn(2, 3, 4, 6)
+    feats, mask = MODELS.build(dict(type='LastLayerNeck'))(taps._replace(pooled_last=pooled))
+    expected = pooled.masked_fill(~taps.clip_mask[:, :, None, None], 0.0)
+    torch.testing.assert_close(feats, expected.flatten(1, 2).transpose(1, 2), rtol=0, atol=0)
+
+
+def test_tokens_of_padding_frames_in_a_partly_padded_clip_are_masked():
+    """24 valid frames of two 16-frame clips with 8 tokens a clip: 8 + 4 = 12 valid
+    tokens (a token covers 2 frames and is valid when one of them is)."""
+    g = torch.Generator().manual_seed(3)
+    last = torch.randn(1, 2, 8, 2, 2, 6, generator=g)
+    frames = torch.arange(32).view(1, 2, 16) < 24
+    taps = TapOutput((last, ), (12, ), torch.ones(1, 2, dtype=torch.bool), frame_mask=frames)
+    feats, mask = MODELS.build(dict(type='LastLayerNeck'))(taps)
+    assert mask.tolist() == [[True] * 12 + [False] * 4]
+    assert torch.count_nonzero(feats[0, :, 12:]) == 0 and (feats[0, :, :12] != 0).all()
+    # 23 valid frames: token 11 holds frames 22 (valid) and 23 (padding) -> still valid
+    odd = taps._replace(frame_mask=torch.arange(32).view(1, 2, 16) < 23)
+    assert token_mask(odd, 8).flatten().tolist() == [True] * 12 + [False] * 4
+    # T_i = 2 tokens a clip (SlowFast's slow steps): 8 frames each
+    assert token_mask(taps, 2).flatten().tolist() == [True, True, True, False]

@@ -2,7 +2,6 @@
 channels / frames / resolution): taps equal the plain backbone's stage outputs."""
 import pytest
 import torch
-import torch.nn.functional as F
 from mmaction.registry import MODELS
 from torch import nn
 
@@ -62,6 +61,21 @@ def plain_stage_outputs(state, clip):
     return outs, final
 
 
+def centred_fast_mean(fast, slow_t):
+    """Hand-written: slow step k sits on fast step k r; fast steps within r / 2 of it
+    count 1, those exactly r / 2 away 1/2, renormalised inside the clip."""
+    r = fast.shape[2] // slow_t
+    cells = []
+    for k in range(slow_t):
+        acc, total = 0, 0.0
+        for f in range(fast.shape[2]):
+            w = 1.0 if abs(f - k * r) < r / 2 else 0.5 if abs(f - k * r) == r / 2 else 0.0
+            acc = acc + w * fast[:, :, f]
+            total += w
+        cells.append(acc / total)
+    return torch.stack(cells, dim=2)
+
+
 def test_taps_equal_plain_stage_outputs():
     model = build(clip_batch=2)
     assert model.layer_ids == tuple(range(1, 10))
@@ -80,8 +94,7 @@ def test_taps_equal_plain_stage_outputs():
                     torch.testing.assert_close(tap, ref, atol=1e-5, rtol=1e-5)
             # the last stages are the plain backbone's own output (no lateral after them)
             torch.testing.assert_close(out.feats[6][b, t], final_slow[0].permute(1, 2, 3, 0))
-            fused = torch.cat((final_slow, F.avg_pool3d(final_fast, (fast_t // slow_t, 1, 1))),
-                              dim=1)
+            fused = torch.cat((final_slow, centred_fast_mean(final_fast, slow_t)), dim=1)
             torch.testing.assert_close(out.feats[8][b, t], fused[0].permute(1, 2, 3, 0),
                                        atol=1e-5, rtol=1e-5)
     # R50-shaped channel widths: slow 4x expansion + lateral, fast base 2
@@ -139,3 +152,40 @@ def test_full_finetune_grads_and_checkpointing():
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
     for n in grads0:
         torch.testing.assert_close(grads0[n], grads1[n], atol=1e-5, rtol=1e-4)
+
+
+def test_slow_cell_times_equal_the_sampled_frames_times(tmp_path):
+    """Grid cell k of a SlowFast window is where the slow pathway samples: feed frames
+    whose pixels hold their own index, read which frames mmaction's slow pathway gets,
+    and compare their times with the window sampler's grid (cell_centre=0.5: the centre
+    of the sampled frame's span, as a ViT cell sits at the centre of its frames)."""
+    from losa_plugin.datasets.transforms.sample_video_window import SampleVideoWindow
+    from losa_plugin.utils.time_grid import grid_to_seconds
+    model = build()
+    seen = []
+    hook = model.backbone.slow_path.conv1.register_forward_pre_hook(
+        lambda m, a: seen.append(a[0][:, 0, :, 0, 0].flatten().clone()))
+    frames = torch.arange(2 * CLIP, dtype=torch.float32).view(1, 1, -1, 1, 1)
+    model(frames.expand(1, 3, 2 * CLIP, 32, 32).contiguous())
+    hook.remove()
+    sampled = torch.cat(seen).long()  # clip-by-clip, window frame indices
+    assert sampled.tolist() == [0, 4, 8, 12, 16, 20, 24, 28]  # frames 0, r, 2r, .. a clip
+    fps, interval = 25.0, 3
+    window = SampleVideoWindow(clip_len=CLIP, frame_interval=interval, num_clips=2,
+                               frames_per_cell=4, cell_centre=0.5, test_mode=True)
+    window.probe = lambda results: (1000, fps, None)  # a 1000-frame video, not read
+    res = window.transform(dict(video_path=str(tmp_path / 'v.mp4'), window_start=30,
+                                window_len=2 * CLIP * interval))
+    cells = torch.arange(len(sampled), dtype=torch.float64)
+    grid = grid_to_seconds(cells, res['feature_stride'], res['window_offset'], fps)
+    # sampled frame j of the window is video frame frame_inds[j], shown during
+    # [frame_inds[j], frame_inds[j] + interval) original frames: its centre
+    frame_times = (torch.as_tensor(res['frame_inds'])[sampled].double() + 0.5 * interval) / fps
+    torch.testing.assert_close(grid, frame_times, rtol=0, atol=1e-9)
+    # the former convention (cell centre at 2 of 4 sampled frames) was 1.5 frames late
+    default = SampleVideoWindow(clip_len=CLIP, frame_interval=interval, num_clips=2,
+                                frames_per_cell=4, test_mode=True)
+    default.probe = window.probe
+    late = default.transform(dict(video_path='v.mp4', window_start=30,
+                                  window_len=2 * CLIP * interval))['window_offset']
+    assert late - res['window_offset'] == pytest.approx(1.5 * interval)

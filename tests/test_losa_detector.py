@@ -105,3 +105,25 @@ def test_losa_predict_gives_seconds(case):
         assert pred.segments.shape[1] == 2 and len(pred.scores) == len(pred.labels) > 0
         assert (pred.segments[:, 0] >= 0).all() and (pred.segments[:, 1] <= sample.duration).all()
         assert (pred.segments[:, 1] >= pred.segments[:, 0]).all()
+
+
+@pytest.mark.parametrize('neck', ['LoSANeck', 'LastLayerNeck'])
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_tokens_of_a_partly_padded_last_clip_are_masked(case, neck):
+    """A window of 3.5 clips (the last clip half padding): only the tokens holding valid
+    frames reach the head (14 of 16 for both backbones: 4 tokens a clip), and the masked
+    ones are zero. Before token masks the whole last clip counted as valid (16)."""
+    backbone_cfg, clip_len, cells = CASES[case]
+    torch.manual_seed(0)
+    model = tiny_detector(backbone_cfg, dict(type=neck), clip_len)
+    model.eval()
+    valid = 4 * clip_len - clip_len // 2
+    sample = ActionDataSample()
+    sample.set_metainfo(dict(valid_len=valid))
+    frames = torch.randn(1, 3, 4 * clip_len, 32, 32)
+    with torch.no_grad():
+        feats, mask = model.extract_feat(frames, [sample])
+    n_valid = 4 * cells - cells // 2
+    assert int(mask.sum()) == n_valid and mask[0, :n_valid].all()
+    assert torch.count_nonzero(feats[0, :, n_valid:]) == 0
+    assert (feats[0, :, :n_valid].abs().sum(0) > 0).all()

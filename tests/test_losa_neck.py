@@ -1,11 +1,11 @@
-import math
-
+"""The LoSA neck: identity at init for every reading, masks, ablations, parameter
+count, and what the adapters can carry."""
 import pytest
 import torch
 
 from losa_plugin.models.backbones import TapOutput
-from losa_plugin.models.necks import (BottleneckCrossAttention, LongRangeAdapter,
-                                      ShortRangeAdapter, SpatialReduction, TemporalAlign)
+from losa_plugin.models.necks import (LongRangeAdapter, ShortRangeAdapter, SpatialReduction,
+                                      TemporalAlign)
 from mmaction.registry import MODELS
 
 # Tiny "SlowFast-like" taps: layer ids 2, 5, 8; channels and T_i differ from the last.
@@ -13,6 +13,9 @@ LAYER_IDS = [2, 5, 8]
 CHANNELS = [6, 8, 8]
 TEMPORAL = [2, 4, 4]
 WIDTHS = ('tap', 'neck')
+#: the adapter readings of docs/method.md (output, shared query projection)
+READINGS = [dict(), dict(adapter_output='attention'), dict(share_query=False),
+            dict(adapter_output='attention', share_query=False)]
 
 
 def make_taps(b=2, t=5, hw=3, channels=CHANNELS, temporal=TEMPORAL, seed=0,
@@ -51,12 +54,13 @@ def last_layer_output(taps, neck):
     dict(reduced=True, spatial_cfg=dict(mode='mean')),
     dict(init_cfg=dict(type='Xavier', layer='Linear', bias=0.3)),
 ])
+@pytest.mark.parametrize('reading', READINGS)
 @pytest.mark.parametrize('width', WIDTHS)
-def test_zero_gates_give_exactly_the_pooled_last_layer(case, width):
+def test_zero_gates_give_exactly_the_pooled_last_layer(case, width, reading):
     case = dict(case)
     reduced = case.pop('reduced', False)
     taps = make_taps(reduced=reduced)
-    neck = build(adapter_width=width, **case)
+    neck = build(adapter_width=width, **reading, **case)
     # Layer 2 (C_i=6, T_i=2) differs from layer N (8, 4) in width and time.
     assert neck.spatial[0].out_channels == (6 if width == 'tap' else neck.out_channels)
     neck.init_weights()
@@ -83,7 +87,7 @@ def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step(width):
     for gates in (neck.fusion.gates_short, neck.fusion.gates_long):
         assert gates.grad is not None and (gates.grad.abs() > 0).all()
     # d FT / d adapter = gate * ... = 0 at zero gates: the expected step-0 behaviour.
-    q_grad = neck.long_adapters[0].attn.q_proj.weight.grad
+    q_grad = neck.query_projs[0].weight.grad
     assert q_grad is None or torch.count_nonzero(q_grad) == 0
     torch.optim.SGD(neck.parameters(), lr=0.5).step()
     neck.zero_grad()
@@ -95,43 +99,17 @@ def test_gates_get_gradient_at_zero_init_and_adapters_after_one_step(width):
         'spatial proj or norm': (neck.spatial[0].norm.weight if width == 'tap'
                                  else neck.spatial[0].proj.weight),
         'last-layer kv block': neck.spatial_last.conv.weight,
-        'short q': neck.short_adapters[0].attn.q_proj.weight,
+        'shared q': neck.query_projs[0].weight,
         'short k': neck.short_adapters[1].attn.k_proj.weight,
         'long v': neck.long_adapters[0].attn.v_proj.weight,
         'long out': neck.long_adapters[1].attn.out_proj.weight,
         'temporal align': neck.aligns[0].weight,
+        # 'tap': layer 2's residual output (6 channels) projected to C = 8
+        **({'residual to C': neck.out_projs[0].weight} if width == 'tap' else {}),
         'fusion proj': neck.fusion.proj.weight,
     }
     for name, p in watched.items():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-def _adapter_pair(c=8, r=1, pos=True, seed=0, cq=None):
-    torch.manual_seed(seed)
-    return (ShortRangeAdapter(c, 2, 0.5, short_range_clips=r, pos_encoding=pos,
-                              query_channels=cq),
-            LongRangeAdapter(c, 2, 0.5, pos_encoding=pos, query_channels=cq))
-
-
-@pytest.mark.parametrize('cq', [8, 6, 12])  # query width = C, narrower, wider ('tap')
-def test_short_range_is_local_and_long_range_is_not(cq):
-    short, long = _adapter_pair(r=1, cq=cq)
-    g = torch.Generator().manual_seed(1)
-    q = torch.randn(1, 6, 2, cq, generator=g)
-    kv = torch.randn(1, 6, 4, 8, generator=g)
-    mask = torch.ones(1, 6, dtype=torch.bool)
-    kv_far = kv.clone()
-    kv_far[:, [0, 4, 5]] = torch.randn(1, 3, 4, 8, generator=g)  # outside clip 2's 1..3
-    kv_near = kv.clone()
-    kv_near[:, 3] = torch.randn(1, 4, 8, generator=g)
-    with torch.no_grad():
-        s, s_far, s_near = (short(q, x, mask) for x in (kv, kv_far, kv_near))
-        l, l_far = (long(q, x, mask) for x in (kv, kv_far))
-    assert s.shape == l.shape == (1, 6, 2, 8)  # output in the keys' width C
-    torch.testing.assert_close(s_far[:, 2], s[:, 2], rtol=0, atol=1e-6)
-    assert (s_far[:, 0] - s[:, 0]).abs().max() > 1e-4  # clip 0 sees the changed clip 0
-    assert (s_near[:, 2] - s[:, 2]).abs().max() > 1e-4  # clip 3 is inside the window
-    assert (l_far[:, 2] - l[:, 2]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize('width', WIDTHS)
@@ -148,41 +126,6 @@ def test_neck_short_branch_is_local_long_branch_is_global(width):
                                    short_only(taps)[0][..., clip2], rtol=0, atol=1e-6)
         long_only = build(use_short=False, gate_init='one', adapter_width=width)
         assert (long_only(far)[0][..., clip2] - long_only(taps)[0][..., clip2]).abs().max() > 1e-4
-
-
-def test_short_range_none_is_global_attention():
-    g = torch.Generator().manual_seed(2)
-    q = torch.randn(2, 4, 3, 8, generator=g)
-    kv = torch.randn(2, 4, 2, 8, generator=g)
-    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
-    # With positions: None == a window wider than the sequence.
-    outs = []
-    for r in (None, 3, 50):
-        short, _ = _adapter_pair(r=r, seed=3)
-        with torch.no_grad():
-            outs.append(short(q, kv, mask))
-    torch.testing.assert_close(outs[0], outs[1])
-    torch.testing.assert_close(outs[0], outs[2])
-    short1, _ = _adapter_pair(r=1, seed=3)
-    with torch.no_grad():
-        assert (short1(q, kv, mask) - outs[0]).abs().max() > 1e-4
-    # Without positions, None is plain global cross-attention: check against the long
-    # adapter with the same weights and against a hand-written softmax attention.
-    short, long = _adapter_pair(r=None, pos=False, seed=4)
-    long.load_state_dict(short.state_dict())
-    a = short.attn
-    with torch.no_grad():
-        out_s, out_l = short(q, kv, mask), long(q, kv, mask)
-        qq = a.q_proj(q).reshape(2, 12, 2, -1).transpose(1, 2)  # [B, h, L_q, e]
-        kk = a.k_proj(kv).reshape(2, 8, 2, -1).transpose(1, 2)
-        vv = a.v_proj(kv).reshape(2, 8, 2, -1).transpose(1, 2)
-        logits = qq @ kk.transpose(-1, -2) / math.sqrt(qq.shape[-1])
-        key_mask = mask.repeat_interleave(2, dim=1)[:, None, None]  # [B, 1, 1, L_k]
-        attn = logits.masked_fill(~key_mask, float('-inf')).softmax(-1)
-        ref = a.out_proj((attn @ vv).transpose(1, 2).reshape(2, 12, -1)).reshape(2, 4, 3, 8)
-        ref = ref * mask[:, :, None, None]
-    torch.testing.assert_close(out_s, ref, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(out_l, ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('cfg', [
@@ -295,22 +238,6 @@ def test_temporal_align_starts_as_interpolation():
     assert (out[1:] >= out[:-1]).all() and out[0] == 0.0 and out[-1] == 1.0
 
 
-def test_attention_rows_without_any_key_are_zero_not_nan():
-    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5)
-    with torch.no_grad():
-        attn.out_proj.bias.fill_(1.0)  # a key-less row must not leak the bias either
-    q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
-    key_mask = torch.tensor([[True, False, True, False], [False] * 4])
-    out = attn(q, kv, key_mask)
-    assert torch.isfinite(out).all() and torch.count_nonzero(out[1]) == 0
-    assert (out[0].abs() > 0).all()
-    # Per-query masks: a query restricted to key 0 equals attending to key 0 alone.
-    per_query = torch.zeros(2, 3, 4, dtype=torch.bool)
-    per_query[:, 0, 0] = True
-    torch.testing.assert_close(attn(q, kv, per_query)[:, 0],
-                               attn(q[:, :1], kv[:, :1], torch.ones(2, 1, dtype=torch.bool))[:, 0])
-
-
 def test_low_precision_taps_run_and_keep_identity_at_init():
     taps = make_taps()
     low = TapOutput(tuple(f.bfloat16() for f in taps.feats), taps.layer_ids, taps.clip_mask)
@@ -325,8 +252,10 @@ def test_low_precision_taps_run_and_keep_identity_at_init():
 
 
 # ------------------------------------------------------------------ adapter width
+@pytest.mark.parametrize('share', [True, False])
+@pytest.mark.parametrize('output', ['residual', 'attention'])
 @pytest.mark.parametrize('width', WIDTHS)
-def test_parameter_count_matches_the_closed_form(width):
+def test_parameter_count_matches_the_closed_form(width, output, share):
     in_channels, temporal = [6, 12, 8], [2, 4, 4]
     c = 8
     k = 3
@@ -340,19 +269,25 @@ def test_parameter_count_matches_the_closed_form(width):
         expected += ci * (k * k + 1) + 2 * cr  # depthwise conv, LayerNorm over C'_i
         if cr != ci:
             expected += ci * cr + cr  # 'neck': projection C_i -> C
-        adapter = (cr * di + di) + 2 * (c * di + di) + (di * c + c)  # Q, K, V, out
-        expected += 2 * adapter  # short + long
+        q = cr * di + di
+        expected += q if share else 2 * q  # one query projection per layer, or one each
+        out = cr if output == 'residual' else c  # residual: back to the query's width
+        expected += 2 * (2 * (c * di + di) + (di * out + out))  # K, V, out; short + long
+        if output == 'residual' and cr != c:
+            expected += cr * c + c  # the layer's residual output projected to C
         if ti != temporal[-1]:
             expected += temporal[-1] * ti + temporal[-1]  # TemporalAlign
     expected += 2 * 2 + (2 * c * c + c)  # gates (2 layers x 2 branches), Proj
     neck = build(in_channels=in_channels, temporal_sizes=temporal, n_heads=2,
-                 adapter_ratio=0.5, adapter_width=width)
+                 adapter_ratio=0.5, adapter_width=width, adapter_output=output,
+                 share_query=share)
     assert sum(p.numel() for p in neck.parameters()) == expected
     assert [a.attn.dim for a in neck.short_adapters] == d
     for k_, (a, sp) in enumerate(zip(neck.long_adapters, neck.spatial)):
-        assert sp.out_channels == a.attn.q_proj.in_features == reduced[k_]
+        q_proj = neck.query_projs[k_] if share else a.attn.q_proj
+        assert sp.out_channels == q_proj.in_features == reduced[k_]
         assert a.attn.k_proj.in_features == a.attn.v_proj.in_features == c
-        assert a.attn.out_proj.out_features == c
+        assert a.attn.out_proj.out_features == (reduced[k_] if output == 'residual' else c)
 
 
 def test_tap_width_runs_mixed_widths_and_narrow_taps_cost_less():
@@ -369,7 +304,7 @@ def test_tap_width_runs_mixed_widths_and_narrow_taps_cost_less():
     assert size[0][0] < size[1][0] and size[0][1] > size[1][1]
 
 
-def test_neck_width_is_the_previous_construction():
+def test_neck_width_builds_every_adapter_at_the_neck_width():
     """'neck' builds exactly the modules of a neck-width design: every spatial block
     projects to C and every adapter is built from C alone (no width overrides)."""
     torch.manual_seed(0)
@@ -378,20 +313,16 @@ def test_neck_width_is_the_previous_construction():
     ref = {}
     for k, i in enumerate(neck.adapter_taps):
         for name, mod in (('spatial', SpatialReduction(CHANNELS[i], c)),
-                          ('short_adapters', ShortRangeAdapter(c, 2, 0.5, 2)),
-                          ('long_adapters', LongRangeAdapter(c, 2, 0.5))):
+                          ('short_adapters', ShortRangeAdapter(c, 2, 0.5, 2,
+                                                               project_query=False)),
+                          ('long_adapters', LongRangeAdapter(c, 2, 0.5, project_query=False)),
+                          ('query_projs', torch.nn.Linear(c, 4))):
             ref.update({f'{name}.{k}.{n}': v.shape for n, v in mod.state_dict().items()})
     got = {n: v.shape for n, v in neck.state_dict().items()
-           if n.split('.')[0] in ('spatial', 'short_adapters', 'long_adapters')}
+           if n.split('.')[0] in ('spatial', 'short_adapters', 'long_adapters', 'query_projs')}
     assert got == ref
+    assert all(isinstance(m, torch.nn.Identity) for m in neck.out_projs)
     assert neck.short_adapters[0].short_range_clips == 2
-    # Same weights in these reference modules give the same adapter outputs.
-    short = ShortRangeAdapter(c, 2, 0.5, 2)
-    short.load_state_dict(neck.short_adapters[0].state_dict())
-    q, kv = torch.randn(2, 5, 2, c), torch.randn(2, 5, 4, c)
-    mask = torch.tensor([[1] * 5, [1, 1, 1, 0, 0]], dtype=torch.bool)
-    with torch.no_grad():
-        torch.testing.assert_close(short(q, kv, mask), neck.short_adapters[0](q, kv, mask))
 
 
 def test_widths_agree_when_every_layer_has_the_neck_width():
@@ -407,25 +338,6 @@ def test_widths_agree_when_every_layer_has_the_neck_width():
         torch.testing.assert_close(tap(taps)[0], neck(taps)[0])
 
 
-def test_attention_with_distinct_widths_matches_a_hand_written_reference():
-    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5, query_channels=6,
-                                    kv_channels=10, out_channels=3)
-    assert attn.dim == 4  # from the query width: round(6 * 0.5) = 3 -> 4
-    q, kv = torch.randn(2, 3, 6), torch.randn(2, 5, 10)
-    key_mask = torch.tensor([[True, True, False, True, False], [False] * 5])
-    with torch.no_grad():
-        out = attn(q, kv, key_mask)
-        qq = attn.q_proj(q).reshape(2, 3, 2, 2).transpose(1, 2)
-        kk = attn.k_proj(kv).reshape(2, 5, 2, 2).transpose(1, 2)
-        vv = attn.v_proj(kv).reshape(2, 5, 2, 2).transpose(1, 2)
-        logits = (qq @ kk.transpose(-1, -2) / math.sqrt(2)).masked_fill(
-            ~key_mask[:, None, None], float('-inf'))
-        ref = attn.out_proj((logits[:1].softmax(-1) @ vv[:1]).transpose(1, 2).reshape(1, 3, 4))
-    assert out.shape == (2, 3, 3)
-    torch.testing.assert_close(out[:1], ref, rtol=1e-5, atol=1e-6)
-    assert torch.count_nonzero(out[1]) == 0  # no valid key: zeros, not NaN
-
-
 def _spatial_label_taps(batch: int, generator: torch.Generator, direction: torch.Tensor):
     """Two taps ``[B, 1, 2, 2, 2, 16]``: layer 1 noise; the last layer carries a binary
     label only in its spatial layout (+v left / -v right, or the reverse), so its
@@ -439,7 +351,8 @@ def _spatial_label_taps(batch: int, generator: torch.Generator, direction: torch
     return TapOutput((first, last), (1, 2), torch.ones(batch, 1, dtype=torch.bool)), labels
 
 
-def _fit_token_classifier(neck: torch.nn.Module, steps: int = 150) -> float:
+def _fit_token_classifier(neck: torch.nn.Module, steps: int = 150,
+                          taps_fn=None) -> float:
     """Train ``neck`` + a linear classifier on every output token; returns the accuracy
     on fresh batches afterwards."""
     torch.manual_seed(0)
@@ -449,8 +362,9 @@ def _fit_token_classifier(neck: torch.nn.Module, steps: int = 150) -> float:
     params = [p for p in list(neck.parameters()) + list(classifier.parameters())
               if p.requires_grad]
     optim = torch.optim.Adam(params, lr=1e-2)
+    taps_fn = taps_fn or _spatial_label_taps
     for _ in range(steps):
-        taps, labels = _spatial_label_taps(32, gen, direction)
+        taps, labels = taps_fn(32, gen, direction)
         feats, _ = neck(taps)  # [B, C, L]
         logits = classifier(feats.transpose(1, 2))  # [B, L, 2]
         loss = torch.nn.functional.cross_entropy(
@@ -459,7 +373,7 @@ def _fit_token_classifier(neck: torch.nn.Module, steps: int = 150) -> float:
         loss.backward()
         optim.step()
     with torch.no_grad():
-        taps, labels = _spatial_label_taps(512, gen, direction)
+        taps, labels = taps_fn(512, gen, direction)
         logits = classifier(neck(taps)[0].transpose(1, 2))
         return (logits.argmax(-1) == labels[:, None]).float().mean().item()
 
@@ -480,17 +394,31 @@ def test_zero_gates_open_when_the_adapters_carry_what_the_pooled_last_layer_lack
     assert max(abs(v) for v in gates.values()) > 0.1, gates
 
 
-def test_last_norm_keeps_the_identity_at_init_with_the_normed_head_only_neck():
-    taps = make_taps()
-    neck = build(last_norm=True)
-    head_only = MODELS.build(dict(type='LastLayerNeck', in_channels=CHANNELS[-1], norm=True))
-    with torch.no_grad():
-        out, mask = neck(taps)
-        ref, ref_mask = head_only(TapOutput(taps.feats[-1:], taps.layer_ids[-1:],
-                                            taps.clip_mask))
-    torch.testing.assert_close(out, ref)
-    assert torch.equal(mask, ref_mask)
-    valid = ref.transpose(1, 2)[ref_mask]  # [N, C] tokens of valid clips
-    torch.testing.assert_close(valid.mean(-1), torch.zeros(len(valid)), atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match='norm=True needs in_channels'):
-        MODELS.build(dict(type='LastLayerNeck', norm=True))
+# ------------------------------------------------- what the adapters can carry
+def _intermediate_label_taps(batch: int, generator: torch.Generator, direction: torch.Tensor):
+    """Two taps ``[B, 1, 2, 2, 2, 16]``: the intermediate layer carries a binary label
+    (``+-direction`` on every token); the last layer is the same constant for every sample
+    and token, so ``F_N`` and every key / value of the adapters are label-free.
+    Returns ``(TapOutput, labels [B])``."""
+    labels = torch.randint(0, 2, (batch,), generator=generator)
+    sign = (2 * labels - 1).float().view(batch, 1, 1, 1, 1, 1)
+    first = 0.3 * torch.randn(batch, 1, 2, 2, 2, 16, generator=generator) + sign * direction
+    last = torch.linspace(-1, 1, 16).expand(batch, 1, 2, 2, 2, 16).clone()
+    return TapOutput((first, last), (1, 2), torch.ones(batch, 1, dtype=torch.bool)), labels
+
+
+@pytest.mark.parametrize('output, learns', [('residual', True), ('attention', False)])
+def test_adapters_carry_a_label_only_an_intermediate_layer_holds(output, learns):
+    """The paper's adapters "transform the output of intermediate layers" (Sec. 1): with
+    the residual reading the neck learns a label that only layer 1 carries; read as
+    attention alone (values from the uninformative last layer only) it cannot."""
+    torch.manual_seed(0)
+    neck = MODELS.build(dict(type='LoSANeck', in_channels=[16, 16], layer_ids=[1, 2],
+                             n_heads=2, adapter_output=output))
+    neck.init_weights()
+    acc = _fit_token_classifier(neck, taps_fn=_intermediate_label_taps)
+    if learns:
+        assert acc > 0.95
+        assert max(abs(v) for v in neck.gate_values().values()) > 0.05
+    else:
+        assert acc < 0.6

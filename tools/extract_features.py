@@ -18,9 +18,15 @@ cells of all windows are concatenated. Outputs:
   grid cell (``L = ceil(num_frames / feature_stride)`` for the stride sampler).
 * several taps: ``OUT/layer_<id>/<video_id>.npy``, ``[L_i, C_i]`` each.
 * ``OUT/meta.json``: per video ``num_frames``, ``fps``, ``feature_stride`` (frames
-  between rows) and ``num_features``; row ``i`` is centred at frame
-  ``(i + 0.5) * feature_stride`` (``losa_plugin/utils/time_grid.py``), i.e. for
-  ``TALDataset`` set ``feature_stride = frames_per_feature = feature_stride``.
+  between rows), ``first_row_frame`` and ``num_features``; row ``i`` sits at frame
+  ``first_row_frame + i * feature_stride`` (``losa_plugin/utils/time_grid.py``; for a
+  ViT ``first_row_frame = 0.5 * feature_stride``, i.e. for ``TALDataset`` set
+  ``feature_stride = frames_per_feature = feature_stride``).
+
+The highest tapped layer (``--taps last``: the last block) is written as the backbone's
+own output pools it (``TapOutput.pooled_last``; VideoMAEv2: the pretrained ``fc_norm`` of
+each temporal token's spatial mean), i.e. exactly the head-only / LoSA ``F_N``; other
+layers are plain spatial means.
 
 Videos that cannot be read (missing, empty, corrupt) are logged and skipped; the exit
 code is 1 when any was skipped. Existing outputs are kept unless ``--overwrite``.
@@ -149,7 +155,10 @@ def extract_video(path: str, video_id: str, pipeline: Compose, preprocessor, bac
         valid_len = int(packed['data_samples'].metainfo['valid_len'])
         frame_mask = torch.arange(frames.shape[2], device=device)[None] < valid_len
         taps = backbone(frames, frame_mask)
-        for layer_id, feat in zip(taps.layer_ids, taps.feats):
+        # the highest tapped layer as the backbone's own output pools it (VideoMAEv2:
+        # fc_norm of the spatial mean): the head-only features F_N
+        feats = list(taps.feats[:-1]) + [taps.pooled_last]
+        for layer_id, feat in zip(taps.layer_ids, feats):
             # [1, T, T_i, C] -> [T * T_i, C]; keep the cells holding valid frames
             t_i = feat.shape[2]
             rows = rearrange(feat.float(), 'b t ti c -> (b t ti) c')
@@ -158,7 +167,7 @@ def extract_video(path: str, video_id: str, pipeline: Compose, preprocessor, bac
         if meta is None:
             m = packed['data_samples'].metainfo
             meta = dict(fps=m['fps'], feature_stride=m['feature_stride'],
-                        num_frames=None)
+                        first_row_frame=m['window_offset'], num_frames=None)
     meta['num_frames'] = int(_sampler(pipeline).probe(dict(base)).num_frames)
     feats = {k: np.concatenate(v) for k, v in per_layer.items()}
     meta['num_features'] = {k: int(v.shape[0]) for k, v in feats.items()}
@@ -221,8 +230,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with open(meta_file, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint,
                        layer_ids=list(backbone.layer_ids),
-                       layout='one file per video, [num_features, C]; row i centred at '
-                              'frame (i + 0.5) * feature_stride',
+                       layout='one file per video, [num_features, C]; row i at frame '
+                              'first_row_frame + i * feature_stride; the highest tapped '
+                              'layer pooled as the backbone pools its output (fc_norm of '
+                              'the spatial mean for VideoMAEv2), the others spatial means',
                        videos=all_meta), f, indent=1)
     logger.info(f'features of {len(names) - len(failed)} of {len(names)} videos in '
                 f'{args.out}')

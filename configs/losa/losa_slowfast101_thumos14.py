@@ -1,6 +1,8 @@
 # LoSA on a frozen SlowFast-101 (8x8), THUMOS-14 (paper: avg mAP 58.2, 3.5 GB, 12 M learnable).
-# Taps: slow / fast stages 1..4 (ids 1..8) and the fused output (id 9, N); 32-frame clips
-# give 4 slow steps each, so a grid cell spans 8 frames and 576 cells are 144 clips.
+# Taps: slow / fast stages 1..4 (ids 1..8) and the fused output (id 9, N). Clips of the
+# paper's T' = 16 frames give 2 slow steps each, so a grid cell spans 8 frames and is
+# centred on the frame the slow pathway samples (cell_centre=0.5: the centre of that
+# frame; docs/method.md, "SlowFast time grid"); 576 cells are 288 clips.
 _base_ = [
     '../_base_/models/backbones/layer_tap_slowfast_r101.py',
     '../_base_/models/losa_actionformer.py',
@@ -8,7 +10,7 @@ _base_ = [
     '../_base_/schedules/adamw_cosine_thumos14.py',
     '../_base_/default_runtime.py',
 ]
-clip_len = 32
+clip_len = 16
 frame_interval = 1
 frames_per_cell = 8
 num_clips = 576 * frames_per_cell // clip_len
@@ -19,7 +21,7 @@ model = dict(
     head=dict(in_channels=2304))
 
 window = dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,
-              num_clips=num_clips, frames_per_cell=frames_per_cell)
+              num_clips=num_clips, frames_per_cell=frames_per_cell, cell_centre=0.5)
 train_pipeline = [
     dict(**window, trunc_thresh=0.5, crop_ratio=(0.9, 1.0)),
     dict(type='DecodeVideoWindow'),

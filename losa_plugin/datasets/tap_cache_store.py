@@ -3,7 +3,9 @@
 Used by :class:`~losa_plugin.models.backbones.tap_cache.CachedLayerTap`. A file holds
 one window's taps exactly as the backbone produced them (same dtype, same — usually
 spatially reduced — shape ``[T, T_i, C_i]`` or ``[T, T_i, H_i, W_i, C_i]``), its
-``layer_ids`` and its ``clip_mask`` ``[T]``. ``meta.json`` in the directory records what
+``layer_ids``, ``clip_mask`` ``[T]``, ``frame_mask`` ``[T, T']`` and the backbone-pooled
+last layer ``pooled_last`` ``[T, T_N, C_N]`` (the fields of ``TapOutput`` without the
+batch dimension). ``meta.json`` in the directory records what
 produced the taps (backbone type, layers, reduction, dtype, clip length, weights) and a
 store opened with a different signature refuses to mix them.
 
@@ -15,7 +17,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -73,7 +75,8 @@ class TapCacheStore:
             raise
 
     def save(self, key: str, feats: Sequence[torch.Tensor], layer_ids: Sequence[int],
-             clip_mask: torch.Tensor) -> None:
+             clip_mask: torch.Tensor, frame_mask: Optional[torch.Tensor] = None,
+             pooled_last: Optional[torch.Tensor] = None) -> None:
         """Store one window.
 
         Args:
@@ -81,15 +84,24 @@ class TapCacheStore:
             feats (Sequence[Tensor]): one per tap, ``[T, T_i, ...]`` (no batch dim).
             layer_ids (Sequence[int]): the tapped layer ids.
             clip_mask (Tensor): ``[T]`` bool.
+            frame_mask (Tensor, optional): ``[T, T']`` bool.
+            pooled_last (Tensor, optional): ``[T, T_N, C_N]``.
         """
-        item = dict(feats=[f.detach().cpu().contiguous() for f in feats],
-                    layer_ids=[int(i) for i in layer_ids], clip_mask=clip_mask.cpu())
+        def cpu(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if x is None else x.detach().cpu().contiguous()
+
+        item = dict(feats=[cpu(f) for f in feats], layer_ids=[int(i) for i in layer_ids],
+                    clip_mask=cpu(clip_mask), frame_mask=cpu(frame_mask),
+                    pooled_last=cpu(pooled_last))
         self._atomic_write(self.path(key), lambda f: torch.save(item, f))
 
-    def load(self, key: str) -> Tuple[Tuple[torch.Tensor, ...], Tuple[int, ...], torch.Tensor]:
-        """``(feats, layer_ids, clip_mask)`` of one window, as saved."""
+    def load(self, key: str) -> Dict:
+        """One window as saved: ``feats`` (tuple), ``layer_ids`` (tuple), ``clip_mask``,
+        ``frame_mask`` and ``pooled_last`` (None when not saved)."""
         path = self.path(key)
         if not osp.exists(path):
             raise KeyError(f'TapCacheStore: no cached taps for {key!r} ({path})')
         item = torch.load(path, map_location='cpu', weights_only=True)
-        return tuple(item['feats']), tuple(item['layer_ids']), item['clip_mask']
+        return dict(feats=tuple(item['feats']), layer_ids=tuple(item['layer_ids']),
+                    clip_mask=item['clip_mask'], frame_mask=item.get('frame_mask'),
+                    pooled_last=item.get('pooled_last'))

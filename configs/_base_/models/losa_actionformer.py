@@ -16,6 +16,8 @@ model = dict(
         n_heads=4,
         adapter_ratio=0.25,
         adapter_width='tap',  # each layer's adapter in its own width C_i
+        adapter_output='residual',  # FS_i = F'_i + CrossAttn(F'_i, F'_N) (docs/method.md)
+        share_query=True,  # one query projection per layer for its two adapters
         short_range_clips=1,
         use_short=True,
         use_long=True,

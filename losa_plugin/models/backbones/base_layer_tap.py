@@ -39,6 +39,11 @@ held for all clips at once:
 
 The taps of all clips are written into one preallocated tensor per layer as the
 micro-batches finish (never the pieces and their concatenation at once).
+
+Besides the taps, the wrapper returns ``pooled_last``: the last tap pooled over space
+*the way the backbone's own output is* (:meth:`BaseLayerTap._pool_last`; for VideoMAEv2
+the pretrained ``fc_norm`` of the spatial mean), computed from the full tap before any
+``tap_reduce`` / cast. It is ``F_N``, the head-only features, for every neck.
 """
 import contextlib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -135,6 +140,12 @@ class BaseLayerTap(BaseModule):
         """
         raise NotImplementedError
 
+    def _pool_last(self, tap: Tensor) -> Tensor:
+        """The backbone's own output pooling of one micro-batch of the last tap,
+        ``[n, T_N, H_N, W_N, C_N] -> [n, T_N, C_N]`` (``F_N``, the head-only features).
+        Default: the spatial mean; subclasses add the backbone's final norm."""
+        return tap.mean(dim=(2, 3))
+
     # ------------------------------------------------------------------ freezing
     def _freeze(self) -> None:
         self.backbone.eval()
@@ -225,8 +236,9 @@ class BaseLayerTap(BaseModule):
         Returns:
             :class:`TapOutput` with ``feats`` ``[B, T, T_i, H_i, W_i, C_i]`` each (or
             ``[B, T, T_i, C_i]`` with ``tap_reduce='spatial_mean'``, ``[B, T, T_i,
-            p, p, C_i]`` with ``'spatial_pool'``), ``layer_ids`` and ``clip_mask``
-            ``[B, T]``.
+            p, p, C_i]`` with ``'spatial_pool'``), ``layer_ids``, ``clip_mask``
+            ``[B, T]``, ``frame_mask`` ``[B, T, clip_len]`` and ``pooled_last``
+            ``[B, T, T_N, C_N]`` float32 (:meth:`_pool_last` of the full last tap).
         """
         if frames.dim() != 5 or frames.shape[1] != 3:
             raise ValueError(f'{type(self).__name__}: expected frames [B, 3, F, H, W], '
@@ -265,7 +277,11 @@ class BaseLayerTap(BaseModule):
         with grad_ctx, self._autocast(frames.device.type):
             for start in range(0, run_idx.numel(), self.clip_batch):
                 idx = run_idx[start:start + self.clip_batch]
-                taps = [self._reduce(t) for t in self._forward_clips(clips[idx])]
+                raw = self._forward_clips(clips[idx])
+                # F_N from the full last tap (before any reduction / cast), in float32
+                pooled = self._pool_last(raw[-1]).float()
+                taps = [self._reduce(t) for t in raw] + [pooled]
+                del raw
                 if not stores:
                     alloc = torch.zeros if scatter else torch.empty
                     stores = [alloc((clips.shape[0], ) + tuple(t.shape[1:]), dtype=t.dtype,
@@ -280,7 +296,9 @@ class BaseLayerTap(BaseModule):
                 del taps
         feats = [rearrange(store, '(b t) ... -> b t ...', b=b, t=num_clips)
                  for store in stores]
-        return TapOutput(tuple(feats), tuple(self.layer_ids), clip_mask)
+        clip_frames = rearrange(frame_mask.bool(), 'b (t l) -> b t l', l=self.clip_len)
+        return TapOutput(tuple(feats[:-1]), tuple(self.layer_ids), clip_mask,
+                         frame_mask=clip_frames, pooled_last=feats[-1])
 
 
 def resolve_tap_layers(tap_layers: Optional[Sequence[int]], num_layers: int,

@@ -12,12 +12,21 @@ Layer ids (1-based), for ``S`` stages (4 for R50 / R101):
 * ``2s - 1``: slow pathway, stage ``s``  -> ``[T_slow, H_s, W_s, C_slow_s]``;
 * ``2s``:     fast pathway, stage ``s``  -> ``[T_fast, H_s, W_s, C_fast_s]``;
 * ``2S + 1`` (layer N): the fused final output used by the head-only baseline: the
-  fast pathway's last stage average-pooled in time to ``T_slow`` and concatenated on
-  channels after the slow pathway's last stage -> ``[T_slow, H_S, W_S, C_slow + C_fast]``
-  (2048 + 256 = 2304 channels for R50 / R101, the usual SlowFast feature).
+  fast pathway's last stage pooled in time onto the slow steps
+  (:func:`pool_fast_to_slow`) and concatenated on channels after the slow pathway's last
+  stage -> ``[T_slow, H_S, W_S, C_slow + C_fast]`` (2048 + 256 = 2304 channels for
+  R50 / R101, the usual SlowFast feature).
 
-For R50 with ``resample_rate=8, speed_ratio=8`` and 32-frame clips: ``T_slow = 4``,
-``T_fast = 32``. Each tap keeps its own ``T_i`` / ``C_i``; the neck aligns them.
+Time alignment. mmaction's slow pathway samples the clip's frames ``0, r, 2r, ...``
+(``r = resample_rate``; nearest interpolation), and its convolutions are centred, so slow
+step ``k`` is centred on frame ``k r``; the fast pathway keeps every
+``resample_rate // speed_ratio``-th frame. The fast frames are therefore averaged with
+weights centred on each slow sample (not over ``[k r, (k+1) r)``, which would sit half a
+cell later), and the window sampler puts grid cell ``k`` at that sampled frame
+(``SampleVideoWindow(cell_centre=0.5)`` in the SlowFast configs).
+
+With ``resample_rate=8, speed_ratio=8`` and the paper's 16-frame clips: ``T_slow = 2``,
+``T_fast = 16``. Each tap keeps its own ``T_i`` / ``C_i``; the neck aligns them.
 ``with_cp=True`` (with ``frozen=False``) switches on the residual blocks' own
 checkpointing (their ``with_cp`` attribute).
 """
@@ -30,6 +39,33 @@ from mmaction.registry import MODELS
 from torch import Tensor
 
 from .base_layer_tap import BaseLayerTap, resolve_tap_layers
+
+
+def pool_fast_to_slow(fast: Tensor, num_slow: int) -> Tensor:
+    """Average fast-pathway steps around each slow step.
+
+    Slow step ``k`` sits on fast step ``k r`` (``r = T_fast / T_slow``); fast step ``f``
+    gets weight 1 where ``|f - k r| < r / 2`` and 1/2 where ``|f - k r| = r / 2`` (so
+    every fast step weighs 1 in total across cells and the weighted centre is ``k r``),
+    renormalised over the steps inside the clip.
+
+    Args:
+        fast (Tensor): ``[n, C, T_fast, H, W]``.
+        num_slow (int): ``T_slow``; must divide ``T_fast``.
+
+    Returns:
+        Tensor: ``[n, C, T_slow, H, W]``.
+    """
+    t_fast = fast.shape[2]
+    if num_slow < 1 or t_fast % num_slow:
+        raise ValueError(f'pool_fast_to_slow: T_fast={t_fast} is not a multiple of '
+                         f'T_slow={num_slow}')
+    r = t_fast // num_slow
+    f = torch.arange(t_fast, device=fast.device, dtype=torch.float32)
+    dist = (f[None] - r * torch.arange(num_slow, device=fast.device)[:, None]).abs()
+    weights = (dist < r / 2).float() + 0.5 * (dist == r / 2).float()  # [T_slow, T_fast]
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    return torch.einsum('nctyx,st->ncsyx', fast, weights.to(fast.dtype))
 
 
 @MODELS.register_module()
@@ -45,7 +81,7 @@ class LayerTapSlowFast(BaseLayerTap):
         tap_layers (Sequence[int], optional): 1-based ids (negative = from the end);
             None = all ``2S + 1``. Defaults to None.
         clip_len (int): frames per clip; must be divisible by ``resample_rate``.
-            Defaults to 32.
+            Defaults to 16 (the paper's ``T'`` for every backbone).
         clip_batch, frozen, dtype, with_cp, tap_reduce (None | 'spatial_mean' |
         'spatial_pool'), tap_pool_size, skip_padded_clips,
         pretrained, init_cfg: see :class:`BaseLayerTap`.
@@ -54,7 +90,7 @@ class LayerTapSlowFast(BaseLayerTap):
     def __init__(self,
                  slowfast: Dict,
                  tap_layers: Optional[Sequence[int]] = None,
-                 clip_len: int = 32,
+                 clip_len: int = 16,
                  **kwargs) -> None:
         super().__init__(clip_len=clip_len, **kwargs)
         slowfast = dict(slowfast)
@@ -122,6 +158,7 @@ class LayerTapSlowFast(BaseLayerTap):
 
         if last in self.layer_ids:
             slow, fast = outputs[last - 2], outputs[last - 1]
-            fast = F.adaptive_avg_pool3d(fast, slow.shape[2:])
-            outputs[last] = torch.cat((slow, fast), dim=1)
+            if fast.shape[3:] != slow.shape[3:]:
+                fast = F.adaptive_avg_pool3d(fast, (fast.shape[2], ) + tuple(slow.shape[3:]))
+            outputs[last] = torch.cat((slow, pool_fast_to_slow(fast, slow.shape[2])), dim=1)
         return [rearrange(outputs[i], 'n c t h w -> n t h w c') for i in self.layer_ids]

@@ -12,9 +12,12 @@ runs the same steps as ``VisionTransformer.forward`` up to the last tapped block
    only in training mode, i.e. with ``frozen=False``), keeping the outputs of the
    tapped blocks.
 
-Taps are raw block outputs: mmaction's final ``norm`` (Identity when
-``use_mean_pooling=True``) and ``fc_norm`` (applied to the token mean) are not part of
-any tap, so a neck pooling the last tap should carry its own normalisation.
+Taps are raw block outputs. The backbone's own output norm is applied where its
+forward applies it, to the pooled last tap (``TapOutput.pooled_last``, ``F_N``): with
+``use_mean_pooling=True`` (VideoMAE / VideoMAEv2) ``fc_norm`` of the spatial mean of each
+temporal token; otherwise the final ``norm`` per token, then the spatial mean. mmaction's
+forward pools over time too (one vector a clip); a TAL head needs the ``T_N`` temporal
+tokens, so only space is pooled here (docs/method.md, "F_N").
 
 Layer ids are **1-based block indices** (tap ``i`` = output of ``blocks[i-1]``, the
 paper's ``f_i``); negative ids count from the end (-1 = the last block). Blocks after
@@ -133,6 +136,14 @@ class LayerTapViT(BaseLayerTap):
                              f'position embedding has {pos.shape[1]}; check clip_len, '
                              'tubelet_size and the input resolution')
         return vit.pos_drop(tokens + pos)
+
+    def _pool_last(self, tap: Tensor) -> Tensor:
+        """``[n, T_N, H, W, C] -> [n, T_N, C]``: the backbone's output norm on the
+        spatial mean (``fc_norm``), or its final ``norm`` per token before the mean."""
+        vit = self.backbone
+        if getattr(vit, 'fc_norm', None) is not None:
+            return vit.fc_norm(tap.mean(dim=(2, 3)))
+        return vit.norm(tap).mean(dim=(2, 3))
 
     def _forward_clips(self, clips: Tensor) -> List[Tensor]:
         vit = self.backbone

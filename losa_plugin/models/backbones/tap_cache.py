@@ -86,7 +86,8 @@ class CachedLayerTap(BaseModule):
     def signature(self) -> Dict:
         """What produced the taps (compared with the cache directory's ``meta.json``)."""
         inner = self.inner
-        return dict(type=type(inner).__name__, layer_ids=list(inner.layer_ids),
+        # format 2: windows also hold frame_mask and the backbone-pooled last layer
+        return dict(format=2, type=type(inner).__name__, layer_ids=list(inner.layer_ids),
                     clip_len=inner.clip_len, tap_reduce=inner.tap_reduce,
                     dtype=inner.dtype, pretrained=inner.pretrained)
 
@@ -133,21 +134,27 @@ class CachedLayerTap(BaseModule):
             idx = torch.tensor(missing, device=frames.device)
             out = self.inner(frames[idx], frame_mask[idx])
             for j, i in enumerate(missing):
-                feats = [t[j] for t in out.feats]
-                self.store.save(keys[i], feats, out.layer_ids, out.clip_mask[j])
-                per_sample[i] = (feats, out.clip_mask[j])
+                item = dict(feats=tuple(t[j] for t in out.feats), layer_ids=out.layer_ids,
+                            clip_mask=out.clip_mask[j], frame_mask=out.frame_mask[j],
+                            pooled_last=out.pooled_last[j])
+                self.store.save(keys[i], **item)
+                per_sample[i] = item
             self.misses += len(missing)
         for i, key in enumerate(keys):
             if per_sample[i] is None:
-                feats, layer_ids, clip_mask = self.store.load(key)
-                if list(layer_ids) != list(self.inner.layer_ids):
+                item = self.store.load(key)
+                if list(item['layer_ids']) != list(self.inner.layer_ids):
                     raise ValueError(f'CachedLayerTap: {self.store.path(key)} holds layers '
-                                     f'{list(layer_ids)}, the backbone taps '
+                                     f'{list(item["layer_ids"])}, the backbone taps '
                                      f'{list(self.inner.layer_ids)}')
-                per_sample[i] = ([t.to(frames.device) for t in feats],
-                                 clip_mask.to(frames.device))
+                per_sample[i] = item
                 self.hits += 1
+
+        def stack(name: str) -> Tensor:
+            return torch.stack([s[name] for s in per_sample]).to(frames.device)
+
         num_taps = len(self.inner.layer_ids)
-        feats = tuple(torch.stack([s[0][k] for s in per_sample]) for k in range(num_taps))
-        clip_mask = torch.stack([s[1] for s in per_sample])
-        return TapOutput(feats, tuple(self.inner.layer_ids), clip_mask)
+        feats = tuple(torch.stack([s['feats'][k] for s in per_sample]).to(frames.device)
+                      for k in range(num_taps))
+        return TapOutput(feats, tuple(self.inner.layer_ids), stack('clip_mask'),
+                         frame_mask=stack('frame_mask'), pooled_last=stack('pooled_last'))

@@ -1,7 +1,8 @@
 """What a layer-tap backbone hands to the neck."""
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
+from einops import rearrange
 
 
 class TapOutput(NamedTuple):
@@ -14,7 +15,41 @@ class TapOutput(NamedTuple):
             ``tap_reduce='spatial_pool'`` (spatial mean kept exactly).
         layer_ids: the tapped block / stage indices, ascending; the last is layer N.
         clip_mask: ``[B, T]`` bool, True where the clip holds at least one valid frame.
+        frame_mask: ``[B, T, T']`` bool, the valid frames of each clip (``T'`` frames a
+            clip), or None (every frame of a valid clip is valid). A token of a layer
+            with ``T_i`` tokens a clip covers ``T' / T_i`` consecutive frames and is
+            valid when any of them is (:func:`token_mask`), as a clip is.
+        pooled_last: ``[B, T, T_N, C_N]``, the last tap pooled over space the way the
+            backbone's own output does it (VideoMAEv2 / mmaction ``VisionTransformer``
+            with mean pooling: ``fc_norm`` of the spatial mean, per temporal token;
+            SlowFast: the spatial mean of the fused output), or None (then necks take
+            the plain spatial mean of ``feats[-1]``). This is ``F_N``, the head-only
+            features.
     """
     feats: Tuple[torch.Tensor, ...]
     layer_ids: Tuple[int, ...]
     clip_mask: torch.Tensor
+    frame_mask: Optional[torch.Tensor] = None
+    pooled_last: Optional[torch.Tensor] = None
+
+
+def token_mask(taps: TapOutput, num_tokens: int) -> torch.Tensor:
+    """Validity of the ``num_tokens`` temporal tokens of each clip.
+
+    Args:
+        taps (TapOutput): carries ``clip_mask [B, T]`` and optionally
+            ``frame_mask [B, T, T']``.
+        num_tokens (int): ``T_i``, tokens a clip (must divide ``T'``).
+
+    Returns:
+        Tensor: ``[B, T, T_i]`` bool; a token is valid when any of its frames is.
+    """
+    clip_mask = taps.clip_mask.bool()
+    if taps.frame_mask is None:
+        return clip_mask[:, :, None].expand(-1, -1, num_tokens)
+    frames = taps.frame_mask.bool()
+    if frames.shape[:2] != clip_mask.shape or frames.shape[2] % num_tokens:
+        raise ValueError(f'TapOutput.frame_mask {tuple(frames.shape)} must be [B, T, T\'] '
+                         f'with [B, T] = {tuple(clip_mask.shape)} and T\' a multiple of '
+                         f'{num_tokens} tokens a clip')
+    return rearrange(frames, 'b t (n k) -> b t n k', n=num_tokens).any(-1) & clip_mask[..., None]

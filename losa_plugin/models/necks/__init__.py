@@ -1,5 +1,6 @@
 # Components are imported here so that importing losa_plugin registers them.
 from .bottleneck_cross_attention import BottleneckCrossAttention  # noqa: F401
+from .cross_attention_adapter import CrossAttentionAdapter  # noqa: F401
 from .last_layer_neck import LastLayerNeck  # noqa: F401
 from .long_range_adapter import LongRangeAdapter  # noqa: F401
 from .long_short_fusion import LongShortFusion  # noqa: F401

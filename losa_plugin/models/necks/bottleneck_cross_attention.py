@@ -25,11 +25,10 @@ class BottleneckCrossAttention(nn.Module):
     from ``d`` to the output width.
 
     ``d = bottleneck_width(query_channels, ratio, n_heads)``, so the bottleneck scales
-    with the layer being adapted. With one width ``C`` everywhere (the default) it has
-    ``4 * C * d`` weights (``C^2`` at ratio 0.25: the scale of the paper's 143 M
-    learnable parameters for ViT-g); with ``query_channels = C_i`` (a tapped layer's
-    own width) and ``kv_channels = out_channels = C`` (the neck's) it has
-    ``(C_i + 3 * C) * d_i`` weights, ``d_i`` following ``C_i``.
+    with the layer being adapted. With one width ``C`` everywhere it has ``4 * C * d``
+    weights (``C^2`` at ratio 0.25); ``project_query=False`` leaves out the query
+    projection, for adapters that share one (the LoSA neck's short- and long-range
+    adapters of a layer read the same queries): then callers pass projected queries.
 
     Args:
         channels (int): default width of queries, keys/values and output.
@@ -39,12 +38,14 @@ class BottleneckCrossAttention(nn.Module):
         query_channels (int, optional): width of the queries. Defaults to ``channels``.
         kv_channels (int, optional): width of the keys/values. Defaults to ``channels``.
         out_channels (int, optional): width of the output. Defaults to ``channels``.
+        project_query (bool): build the query projection. Defaults to True.
     """
 
     def __init__(self, channels: int, n_heads: int = 4, ratio: float = 0.25,
                  dropout: float = 0.0, query_channels: Optional[int] = None,
                  kv_channels: Optional[int] = None,
-                 out_channels: Optional[int] = None) -> None:
+                 out_channels: Optional[int] = None,
+                 project_query: bool = True) -> None:
         super().__init__()
         self.channels = channels
         self.query_channels = channels if query_channels is None else int(query_channels)
@@ -56,7 +57,7 @@ class BottleneckCrossAttention(nn.Module):
                                  f'got {getattr(self, name)}')
         self.n_heads = n_heads
         self.dim = bottleneck_width(self.query_channels, ratio, n_heads)
-        self.q_proj = nn.Linear(self.query_channels, self.dim)
+        self.q_proj = nn.Linear(self.query_channels, self.dim) if project_query else None
         self.k_proj = nn.Linear(self.kv_channels, self.dim)
         self.v_proj = nn.Linear(self.kv_channels, self.dim)
         self.out_proj = nn.Linear(self.dim, self.out_channels)
@@ -64,6 +65,9 @@ class BottleneckCrossAttention(nn.Module):
 
     def project_q(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., C_q] -> [..., d]`` (``C_q = query_channels``)."""
+        if self.q_proj is None:
+            raise RuntimeError('BottleneckCrossAttention: built with project_query=False; '
+                               'pass projected queries')
         return self.q_proj(x)
 
     def project_kv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

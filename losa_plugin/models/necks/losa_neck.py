@@ -1,34 +1,43 @@
 """LoSA neck: spatial blocks, long/short-range adapters, temporal align and fusion.
 
-Adapter width. The paper leaves open at which width an intermediate layer's adapters
-work. Two choices are built (``adapter_width``):
+Adapter output (``adapter_output``, docs/method.md "Adapter output"):
+
+* ``'residual'`` (default, the paper's): each adapter transforms the intermediate
+  features, ``FS_i = F'_i + CrossAttn(F'_i, F'_N)`` (likewise ``FL_i``), in the query's
+  space ``[.., T_i, C'_i]``; a ``Linear(C'_i, C)`` per layer (shared by its two
+  adapters; identity when ``C'_i = C``) and the temporal align bring it to the fusion's
+  ``[.., T_N, C]``.
+* ``'attention'``: the attention output alone (values from the last layer only),
+  projected ``d -> C`` directly: the previous reading, an ablation.
+
+Shared query projection (``share_query``, default True): a layer's short- and long-range
+adapters read the same ``F'_i``, so one ``Linear(C'_i, d_i)`` projects their queries
+(7 matrices a layer instead of 8; this brings ViT-g's neck to the paper's 143 M).
+
+Adapter width (``adapter_width``):
 
 * ``'tap'`` (default): layer i's spatial block keeps its own width ``C_i``; the
   adapters' bottleneck is ``d_i = bottleneck_width(C_i, adapter_ratio, n_heads)``;
-  Q projects ``C_i -> d_i``, K/V project the last layer's reduced features
-  ``C -> d_i`` and the output ``d_i -> C``, so ``FS_i`` / ``FL_i`` meet in ``C`` for
-  the fusion. Parameters and activation memory scale with each layer's width, so the
-  narrow early layers of a CNN cost little. This is the default because it is the
-  reading nearer the paper's figure for SlowFast-101 (12 M learnable): projecting
-  every tap to ``C = 2304`` first makes the neck about 106 M parameters, at each
-  tap's own width it is about 28.5 M (what remains is mostly the K/V/output
-  projections from and to ``C`` and the fusion's ``2C -> C`` Proj).
+  K/V project the last layer's reduced features ``C -> d_i``. Parameters and
+  activation memory scale with each layer's width, so the narrow early layers of a CNN
+  cost little (the reading nearer the paper's 12 M for SlowFast-101).
 * ``'neck'``: every tap is first projected ``C_i -> C`` by its spatial block and the
-  adapters run at ``C`` with ``d = bottleneck_width(C, ...)`` (the earlier behaviour;
-  same state-dict keys, different shapes).
+  adapters run at ``C`` with ``d = bottleneck_width(C, ...)``.
 
 For a ViT every ``C_i = C`` and both choices build the same modules.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from einops import rearrange, repeat
+from einops import rearrange
 from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
 
-from ..backbones.tap_output import TapOutput
+from ..backbones.tap_output import TapOutput, token_mask
+from .bottleneck_cross_attention import bottleneck_width
+from .cross_attention_adapter import ADAPTER_OUTPUTS
 from .last_layer_neck import LastLayerNeck
 from .long_range_adapter import LongRangeAdapter
 from .long_short_fusion import LongShortFusion
@@ -56,21 +65,23 @@ class LoSANeck(BaseModule):
     For each adapted intermediate layer i and the last layer N (all ``[B, T, T_i,
     H_i, W_i, C_i]`` taps of ``T`` clips)::
 
-        F'_N = SpatialReduction_N(F_N)                         # [B, T, T_N, C]
-        F'_i = SpatialReduction_i(F_i)                         # [B, T, T_i, C'_i]
-        FS_i = Align_i(ShortRangeAdapter_i(F'_i, F'_N))        # [B, T, T_N, C]
-        FL_i = Align_i(LongRangeAdapter_i(F'_i, F'_N))
+        F_N  = LastLayerNeck(taps)            # backbone-pooled last layer, [B, T, T_N, C]
+        F'_N = SpatialReduction_N(tap_N)                       # [B, T, T_N, C]
+        F'_i = SpatialReduction_i(tap_i)                       # [B, T, T_i, C'_i]
+        FS_i = Align_i(P_i(F'_i + ShortAttn_i(F'_i, F'_N)))    # [B, T, T_N, C]
+        FL_i = Align_i(P_i(F'_i + LongAttn_i(F'_i, F'_N)))
         FT   = LongShortFusion(F_N, [FS_i], [FL_i])            # [B, T, T_N, C]
 
-    ``C'_i = C_i`` with ``adapter_width='tap'`` (default: the adapters work in each
-    layer's own width, bottleneck ``d_i`` from ``C_i``, output projected to ``C``) and
-    ``C'_i = C`` with ``'neck'`` (every tap projected to ``C`` first; bottleneck from
-    ``C``). See the module docstring for why ``'tap'`` is the default. Parameters of
-    one adapter: ``(C'_i + 3 C) d_i + 3 d_i + C``.
+    (``P_i``: ``Linear(C'_i, C)``, identity when ``C'_i = C``; with
+    ``adapter_output='attention'`` the ``F'_i +`` and ``P_i`` go and the attention
+    output is projected to ``C``.) ``C'_i = C_i`` with ``adapter_width='tap'`` and
+    ``C'_i = C`` with ``'neck'`` (module docstring). Weights of layer i's two adapters
+    with a shared query projection: ``C'_i d_i + 4 C d_i + 2 d_i C'_i`` (+ ``P_i``).
 
-    ``F_N`` is the *parameter-free spatial mean* of the last tap (projected to ``C``
-    only when ``out_channels != C_N``), computed by the same :class:`LastLayerNeck`
-    the baselines use; the convolutional spatial blocks feed the adapters only
+    ``F_N`` is computed by the same :class:`LastLayerNeck` the baselines use: the
+    backbone's own pooled output of the last tap (``TapOutput.pooled_last``; VideoMAEv2:
+    the pretrained ``fc_norm`` of the spatial mean), projected to ``C`` only when
+    ``out_channels != C_N``; the convolutional spatial blocks feed the adapters only
     (``F'_N`` is the keys/values). So with zero gates ``FT`` equals ``LastLayerNeck``'s
     output exactly, and the head starts from the head-only features.
 
@@ -91,6 +102,10 @@ class LoSANeck(BaseModule):
         adapter_ratio (float): adapter bottleneck ``d_i / C'_i``. Defaults to 0.25.
         adapter_width (str): ``'tap'`` (adapters in each layer's own width ``C_i``)
             or ``'neck'`` (taps projected to ``C`` first). Defaults to ``'tap'``.
+        adapter_output (str): ``'residual'`` (``F'_i + CrossAttn``, the paper's) or
+            ``'attention'`` (the attention output alone). Defaults to ``'residual'``.
+        share_query (bool): one query projection per layer for both adapters.
+            Defaults to True.
         short_range_clips (int, optional): clips each side the short-range adapter
             sees; None = all (the literal reading). Defaults to 1.
         use_short (bool): build the short-range adapters. Defaults to True.
@@ -102,16 +117,13 @@ class LoSANeck(BaseModule):
             (``mode``, ``kernel_size``, ``norm``). Defaults to ``dict(mode='conv',
             kernel_size=3)``.
         pos_encoding (bool): sinusoidal positions in the adapters. Defaults to True.
-        dropout (float): dropout on each adapter's output. Defaults to 0.
-        last_norm (bool): a LayerNorm on ``F_N`` (``LastLayerNeck(norm=True)``; pair it
-            with the same option in the head-only baseline). On raw ViT taps ``F_N`` can
-            be far larger than the adapters' outputs (the synthetic benchmark measured
-            ~50x), which then barely change the head's input. Defaults to False.
+        dropout (float): dropout on each adapter's attention output. Defaults to 0.
         init_cfg (dict, optional): mmengine init config; the identity-at-init
             parameters (gates, Proj, align) are re-applied after it.
 
     Input: ``TapOutput``. Output: ``(feats [B, C, T * T_N], mask [B, T * T_N])``, zero
-    at padded clips. With ``use_short=use_long=False`` it reduces to ``LastLayerNeck``.
+    at invalid tokens (padded clips and the padding frames of a partly padded clip).
+    With ``use_short=use_long=False`` it reduces to ``LastLayerNeck``.
     """
 
     def __init__(self,
@@ -123,6 +135,8 @@ class LoSANeck(BaseModule):
                  n_heads: int = 4,
                  adapter_ratio: float = 0.25,
                  adapter_width: str = 'tap',
+                 adapter_output: str = 'residual',
+                 share_query: bool = True,
                  short_range_clips: Optional[int] = 1,
                  use_short: bool = True,
                  use_long: bool = True,
@@ -131,7 +145,6 @@ class LoSANeck(BaseModule):
                  spatial_cfg: Optional[dict] = None,
                  pos_encoding: bool = True,
                  dropout: float = 0.0,
-                 last_norm: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(in_channels, int):
@@ -162,14 +175,19 @@ class LoSANeck(BaseModule):
             raise ValueError(f'LoSANeck: adapter_width must be one of {ADAPTER_WIDTHS}, '
                              f'got {adapter_width!r}')
         self.adapter_width = adapter_width
+        if adapter_output not in ADAPTER_OUTPUTS:
+            raise ValueError(f'LoSANeck: adapter_output must be one of {ADAPTER_OUTPUTS}, '
+                             f'got {adapter_output!r}')
+        self.adapter_output = adapter_output
         self.use_long = bool(use_long)
+        self.share_query = bool(share_query) and self.use_short and self.use_long
 
         names = self._tap_names()
         self.adapter_taps = self._resolve_adapter_layers(adapter_layers)
         self.adapter_names = [names[i] for i in self.adapter_taps]
 
         # F_N: the same pooling as the baselines' neck.
-        self.last_layer = LastLayerNeck(c_last, self.out_channels, norm=last_norm)
+        self.last_layer = LastLayerNeck(c_last, self.out_channels)
 
         self.has_adapters = bool(self.adapter_taps) and (self.use_short or self.use_long)
         spatial_cfg = dict(mode='conv', kernel_size=3) if spatial_cfg is None else dict(spatial_cfg)
@@ -182,14 +200,24 @@ class LoSANeck(BaseModule):
             self.spatial = nn.ModuleList(
                 SpatialReduction(self.in_channels[i], cq, **spatial_cfg)
                 for i, cq in zip(self.adapter_taps, self.query_channels))
+            adapter = dict(n_heads=n_heads, adapter_ratio=adapter_ratio,
+                           pos_encoding=pos_encoding, dropout=dropout,
+                           output=adapter_output, project_query=not self.share_query)
             self.short_adapters = nn.ModuleList(
-                ShortRangeAdapter(c, n_heads, adapter_ratio, short_range_clips, pos_encoding,
-                                  dropout, query_channels=cq)
+                ShortRangeAdapter(c, short_range_clips=short_range_clips,
+                                  query_channels=cq, **adapter)
                 for cq in self.query_channels) if self.use_short else None
             self.long_adapters = nn.ModuleList(
-                LongRangeAdapter(c, n_heads, adapter_ratio, pos_encoding, dropout,
-                                 query_channels=cq)
+                LongRangeAdapter(c, query_channels=cq, **adapter)
                 for cq in self.query_channels) if self.use_long else None
+            # one query projection per layer, read by both of its adapters
+            self.query_projs = nn.ModuleList(
+                nn.Linear(cq, bottleneck_width(cq, adapter_ratio, n_heads))
+                for cq in self.query_channels) if self.share_query else None
+            # the residual output lives in the query's width; bring it to C
+            self.out_projs = nn.ModuleList(
+                nn.Linear(cq, c) if adapter_output == 'residual' and cq != c
+                else nn.Identity() for cq in self.query_channels)
             t_last = None if self.temporal_sizes is None else self.temporal_sizes[-1]
             self.aligns = nn.ModuleList(
                 TemporalAlign(self.temporal_sizes[i], t_last)
@@ -235,7 +263,7 @@ class LoSANeck(BaseModule):
 
     # ---------------------------------------------------------------- forward
     def _check(self, taps: TapOutput) -> None:
-        feats, layer_ids, clip_mask = taps
+        feats, layer_ids, clip_mask = taps.feats, taps.layer_ids, taps.clip_mask
         if len(feats) != self.num_taps:
             raise ValueError(f'LoSANeck: got {len(feats)} taps, built for {self.num_taps}')
         if self.layer_ids is not None and list(layer_ids) != self.layer_ids:
@@ -256,32 +284,32 @@ class LoSANeck(BaseModule):
 
     def forward(self, taps: TapOutput) -> Tuple[torch.Tensor, torch.Tensor]:
         """Args:
-            taps (TapOutput): backbone taps and the ``[B, T]`` clip mask.
+            taps (TapOutput): backbone taps, the ``[B, T]`` clip mask and optionally the
+                ``[B, T, T']`` frame mask and the backbone-pooled last layer.
 
         Returns:
             tuple: ``feats [B, C, L]`` and ``mask [B, L]`` bool, ``L = T * T_N``.
         """
         self._check(taps)
         feats = taps.feats
-        clip_mask = taps.clip_mask.bool()
-        f_last = self.last_layer.pool(feats[-1], clip_mask)  # [B, T, T_N, C]
+        f_last, last_mask = self.last_layer.pool(taps)  # [B, T, T_N, C], [B, T, T_N]
         out = f_last
         if self.has_adapters:
-            def reduce(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-                return block(x).masked_fill(~clip_mask[:, :, None, None], 0.0)
-
-            kv = reduce(self.spatial_last, feats[-1])
+            kv = self.spatial_last(feats[-1]).masked_fill(~last_mask[..., None], 0.0)
             short, long = [], []
             for k, tap in enumerate(self.adapter_taps):
-                q = reduce(self.spatial[k], feats[tap])
-                if self.use_short:
-                    short.append(self.aligns[k](self.short_adapters[k](q, kv, clip_mask)))
-                if self.use_long:
-                    long.append(self.aligns[k](self.long_adapters[k](q, kv, clip_mask)))
+                q_mask = token_mask(taps, feats[tap].shape[2])  # [B, T, T_i]
+                q = self.spatial[k](feats[tap]).masked_fill(~q_mask[..., None], 0.0)
+                q_proj = self.query_projs[k](q) if self.share_query else None
+                for adapters, outs in ((self.short_adapters, short),
+                                       (self.long_adapters, long)):
+                    if adapters is not None:
+                        y = adapters[k](q, kv, q_mask, last_mask, q=q_proj)
+                        outs.append(self.aligns[k](self.out_projs[k](y)))
             out = self.fusion(f_last, short, long)
-            out = out.masked_fill(~clip_mask[:, :, None, None], 0.0)
-        mask = repeat(clip_mask, 'b t -> b (t n)', n=out.shape[2])
-        return rearrange(out, 'b t n c -> b c (t n)'), mask
+            out = out.masked_fill(~last_mask[..., None], 0.0)
+        return (rearrange(out, 'b t n c -> b c (t n)'),
+                rearrange(last_mask, 'b t n -> b (t n)'))
 
     def gate_values(self) -> Dict[str, float]:
         """Current gate per adapted layer, ``{'short/layer5': p, 'long/layer5': p, ...}``

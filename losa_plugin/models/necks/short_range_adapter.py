@@ -3,10 +3,9 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
-from torch import nn
+from einops import rearrange
 
-from .bottleneck_cross_attention import BottleneckCrossAttention
+from .cross_attention_adapter import CrossAttentionAdapter
 from .sinusoidal_encoding import sinusoidal_encoding
 
 
@@ -19,7 +18,7 @@ def clip_local_positions(num_tokens: int, last_tokens: int,
     return (j + 0.5) * last_tokens / num_tokens - 0.5
 
 
-class ShortRangeAdapter(nn.Module):
+class ShortRangeAdapter(CrossAttentionAdapter):
     """``FS_i``: queries from one clip of layer i, keys/values from layer N's tokens
     in clips ``t - r .. t + r`` (``r = short_range_clips``).
 
@@ -32,57 +31,31 @@ class ShortRangeAdapter(nn.Module):
     relative key positions; memory grows as ``T^2``). With ``pos_encoding=False`` and
     ``None`` it is plain global cross-attention.
 
-    Padded clips are never attended to; queries of padded clips output zeros.
+    Invalid key tokens are never attended to; invalid query tokens output zeros. Output
+    reading, projections and arguments: :class:`CrossAttentionAdapter`, plus
 
     Args:
-        channels (int): default width of queries, keys/values and output (``C``).
-        n_heads (int): Defaults to 4.
-        adapter_ratio (float): bottleneck ``d / C_q``. Defaults to 0.25.
-        short_range_clips (int, optional): ``r >= 0``. Defaults to 1.
-        pos_encoding (bool): add sinusoidal positions to projected Q and K. Defaults to True.
-        dropout (float): output dropout. Defaults to 0.
-        query_channels (int, optional): width of ``query`` (a tapped layer's own
-            ``C_i``). Defaults to ``channels``.
-        kv_channels (int, optional): width of ``key_value`` (the neck's ``C``).
-            Defaults to ``channels``.
-        out_channels (int, optional): width of the output. Defaults to ``channels``.
+        short_range_clips (int, optional): ``r >= 0``; None = the whole window.
+            Defaults to 1.
     """
 
     def __init__(self, channels: int, n_heads: int = 4, adapter_ratio: float = 0.25,
                  short_range_clips: Optional[int] = 1, pos_encoding: bool = True,
-                 dropout: float = 0.0,
-                 query_channels: Optional[int] = None,
-                 kv_channels: Optional[int] = None,
-                 out_channels: Optional[int] = None) -> None:
-        super().__init__()
+                 dropout: float = 0.0, **kwargs) -> None:
+        super().__init__(channels, n_heads, adapter_ratio, pos_encoding, dropout, **kwargs)
         if short_range_clips is not None and (
                 not isinstance(short_range_clips, int) or short_range_clips < 0):
             raise ValueError('ShortRangeAdapter: short_range_clips must be None or an int '
                              f'>= 0, got {short_range_clips!r}')
         self.short_range_clips = short_range_clips
-        self.pos_encoding = pos_encoding
-        self.attn = BottleneckCrossAttention(
-            channels, n_heads, adapter_ratio, dropout, query_channels=query_channels,
-            kv_channels=kv_channels, out_channels=out_channels)
 
-    def forward(self, query: torch.Tensor, key_value: torch.Tensor,
-                clip_mask: torch.Tensor) -> torch.Tensor:
-        """Args:
-            query (Tensor): ``[B, T, T_i, C_q]`` reduced layer-i features.
-            key_value (Tensor): ``[B, T, T_N, C_kv]`` reduced last-layer features.
-            clip_mask (Tensor): ``[B, T]`` bool.
-
-        Returns:
-            Tensor: ``[B, T, T_i, C_out]``.
-        """
-        b, t, ti, _ = query.shape
-        tn = key_value.shape[2]
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                query_mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        b, t, ti, d = q.shape
+        tn = k.shape[2]
         r = t - 1 if self.short_range_clips is None else min(self.short_range_clips, t - 1)
         win = 2 * r + 1
-        q = self.attn.project_q(query)
-        k, v = self.attn.project_kv(key_value)
         if self.pos_encoding:
-            d = q.shape[-1]
             q = q + sinusoidal_encoding(clip_local_positions(ti, tn, q.device), d).to(q.dtype)
             rel = (torch.arange(-r, r + 1, device=q.device)[:, None] * tn
                    + torch.arange(tn, device=q.device)[None]).float()  # [win, T_N]
@@ -92,11 +65,10 @@ class ShortRangeAdapter(nn.Module):
         k_win, v_win = (rearrange(x, 'b t n d w -> b t w n d') for x in (k_win, v_win))
         if self.pos_encoding:
             k_win = k_win + k_pos
-        mask_win = F.pad(clip_mask, (r, r), value=False).unfold(1, win, 1)  # [B, T, win]
+        mask_win = F.pad(key_mask, (0, 0, r, r), value=False).unfold(1, win, 1)  # [B,T,N,w]
         out = self.attn.attend(
             rearrange(q, 'b t i d -> (b t) i d'),
             rearrange(k_win, 'b t w n d -> (b t) (w n) d'),
             rearrange(v_win, 'b t w n d -> (b t) (w n) d'),
-            repeat(mask_win, 'b t w -> (b t) (w n)', n=tn))
-        out = rearrange(out, '(b t) i c -> b t i c', b=b, t=t)
-        return out.masked_fill(~clip_mask[:, :, None, None], 0.0)
+            rearrange(mask_win, 'b t n w -> (b t) (w n)'))
+        return rearrange(out, '(b t) i c -> b t i c', b=b, t=t)

@@ -1,0 +1,168 @@
+"""The short- and long-range adapters and their bottleneck attention, against
+hand-written references."""
+import math
+
+import pytest
+import torch
+
+from losa_plugin.models.necks import (BottleneckCrossAttention, LongRangeAdapter,
+                                      ShortRangeAdapter)
+
+
+def _adapter_pair(c=8, r=1, pos=True, seed=0, cq=None, output='residual'):
+    torch.manual_seed(seed)
+    return (ShortRangeAdapter(c, 2, 0.5, short_range_clips=r, pos_encoding=pos,
+                              query_channels=cq, output=output),
+            LongRangeAdapter(c, 2, 0.5, pos_encoding=pos, query_channels=cq, output=output))
+
+
+def _masks(clip_mask, ti, tn):
+    """Token masks of queries ``[B, T, T_i]`` and keys ``[B, T, T_N]`` from clips."""
+    return (clip_mask[..., None].expand(-1, -1, ti), clip_mask[..., None].expand(-1, -1, tn))
+
+
+def _hand_attention(a, q, kv, key_mask_flat):
+    """Softmax attention written out: ``q [B, Lq, C_q]``, ``kv [B, Lk, C]``."""
+    b, lq, lk, h = q.shape[0], q.shape[1], kv.shape[1], a.n_heads
+    qq = a.q_proj(q).reshape(b, lq, h, -1).transpose(1, 2)
+    kk = a.k_proj(kv).reshape(b, lk, h, -1).transpose(1, 2)
+    vv = a.v_proj(kv).reshape(b, lk, h, -1).transpose(1, 2)
+    logits = qq @ kk.transpose(-1, -2) / math.sqrt(qq.shape[-1])
+    attn = logits.masked_fill(~key_mask_flat[:, None, None], float('-inf')).softmax(-1)
+    return a.out_proj((attn @ vv).transpose(1, 2).reshape(b, lq, -1))
+
+
+@pytest.mark.parametrize('output', ['residual', 'attention'])
+@pytest.mark.parametrize('cq', [8, 6, 12])  # query width = C, narrower, wider ('tap')
+def test_short_range_is_local_and_long_range_is_not(cq, output):
+    short, long = _adapter_pair(r=1, cq=cq, output=output)
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(1, 6, 2, cq, generator=g)
+    kv = torch.randn(1, 6, 4, 8, generator=g)
+    qm, km = _masks(torch.ones(1, 6, dtype=torch.bool), 2, 4)
+    kv_far = kv.clone()
+    kv_far[:, [0, 4, 5]] = torch.randn(1, 3, 4, 8, generator=g)  # outside clip 2's 1..3
+    kv_near = kv.clone()
+    kv_near[:, 3] = torch.randn(1, 4, 8, generator=g)
+    with torch.no_grad():
+        s, s_far, s_near = (short(q, x, qm, km) for x in (kv, kv_far, kv_near))
+        l, l_far = (long(q, x, qm, km) for x in (kv, kv_far))
+    # residual: the query's space; attention only: the keys' width C
+    width = cq if output == 'residual' else 8
+    assert s.shape == l.shape == (1, 6, 2, width)
+    torch.testing.assert_close(s_far[:, 2], s[:, 2], rtol=0, atol=1e-6)
+    assert (s_far[:, 0] - s[:, 0]).abs().max() > 1e-4  # clip 0 sees the changed clip 0
+    assert (s_near[:, 2] - s[:, 2]).abs().max() > 1e-4  # clip 3 is inside the window
+    assert (l_far[:, 2] - l[:, 2]).abs().max() > 1e-4
+
+
+def test_short_range_none_is_global_attention():
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(2, 4, 3, 8, generator=g)
+    kv = torch.randn(2, 4, 2, 8, generator=g)
+    clips = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    qm, km = _masks(clips, 3, 2)
+    # With positions: None == a window wider than the sequence.
+    outs = []
+    for r in (None, 3, 50):
+        short, _ = _adapter_pair(r=r, seed=3)
+        with torch.no_grad():
+            outs.append(short(q, kv, qm, km))
+    torch.testing.assert_close(outs[0], outs[1])
+    torch.testing.assert_close(outs[0], outs[2])
+    short1, _ = _adapter_pair(r=1, seed=3)
+    with torch.no_grad():
+        assert (short1(q, kv, qm, km) - outs[0]).abs().max() > 1e-4
+    # Without positions, None is plain global cross-attention: check against the long
+    # adapter with the same weights and against a hand-written softmax attention, for
+    # the attention-only output and for the residual one (query + attention).
+    for output in ('attention', 'residual'):
+        short, long = _adapter_pair(r=None, pos=False, seed=4, output=output)
+        long.load_state_dict(short.state_dict())
+        with torch.no_grad():
+            out_s, out_l = short(q, kv, qm, km), long(q, kv, qm, km)
+            ref = _hand_attention(short.attn, q.reshape(2, 12, 8), kv.reshape(2, 8, 8),
+                                  km.reshape(2, 8)).reshape(2, 4, 3, 8)
+            if output == 'residual':
+                ref = ref + q
+            ref = ref * clips[:, :, None, None]
+        torch.testing.assert_close(out_s, ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out_l, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_invalid_key_tokens_are_never_attended_and_invalid_queries_are_zero():
+    """Token-level masks (a partly padded clip): changing the taps at masked key tokens
+    changes nothing; masked query tokens output zeros."""
+    g = torch.Generator().manual_seed(5)
+    q = torch.randn(1, 3, 4, 8, generator=g)
+    kv = torch.randn(1, 3, 4, 8, generator=g)
+    qm = torch.ones(1, 3, 4, dtype=torch.bool)
+    qm[0, 2, 2:] = False  # the last clip's second half is padding
+    km = qm.clone()
+    dirty = kv.clone()
+    dirty[0, 2, 2:] = 1e4 * torch.randn(2, 8, generator=g)
+    for r in (0, 1, None):
+        for adapter in _adapter_pair(r=r, seed=6):
+            with torch.no_grad():
+                out, out_dirty = adapter(q, kv, qm, km), adapter(q, dirty, qm, km)
+            torch.testing.assert_close(out_dirty, out, rtol=0, atol=1e-5)
+            assert torch.count_nonzero(out[0, 2, 2:]) == 0
+            assert (out[0, 2, :2].abs() > 0).all()
+
+
+def test_shared_query_projection_equals_own_projection_with_the_same_weights():
+    torch.manual_seed(7)
+    own = ShortRangeAdapter(8, 2, 0.5, query_channels=6)
+    shared = ShortRangeAdapter(8, 2, 0.5, query_channels=6, project_query=False)
+    assert shared.attn.q_proj is None
+    shared.load_state_dict({k: v for k, v in own.state_dict().items()
+                            if not k.startswith('attn.q_proj')})
+    q, kv = torch.randn(2, 3, 2, 6), torch.randn(2, 3, 4, 8)
+    qm, km = _masks(torch.ones(2, 3, dtype=torch.bool), 2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(shared(q, kv, qm, km, q=own.attn.q_proj(q)),
+                                   own(q, kv, qm, km))
+    with pytest.raises(RuntimeError, match='project_query=False'):
+        shared(q, kv, qm, km)
+
+
+def test_bad_adapter_inputs_are_reported():
+    short, _ = _adapter_pair()
+    q, kv = torch.randn(1, 3, 2, 8), torch.randn(1, 3, 4, 8)
+    qm, km = _masks(torch.ones(1, 3, dtype=torch.bool), 2, 4)
+    with pytest.raises(ValueError, match='masks must be'):
+        short(q, kv, km, km)
+    with pytest.raises(ValueError, match='query'):
+        short(q[:, :2], kv, qm[:, :2], km)
+    with pytest.raises(ValueError, match='output must be one of'):
+        ShortRangeAdapter(8, output='sum')
+
+
+def test_attention_rows_without_any_key_are_zero_not_nan():
+    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5)
+    with torch.no_grad():
+        attn.out_proj.bias.fill_(1.0)  # a key-less row must not leak the bias either
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    key_mask = torch.tensor([[True, False, True, False], [False] * 4])
+    out = attn(q, kv, key_mask)
+    assert torch.isfinite(out).all() and torch.count_nonzero(out[1]) == 0
+    assert (out[0].abs() > 0).all()
+    # Per-query masks: a query restricted to key 0 equals attending to key 0 alone.
+    per_query = torch.zeros(2, 3, 4, dtype=torch.bool)
+    per_query[:, 0, 0] = True
+    torch.testing.assert_close(attn(q, kv, per_query)[:, 0],
+                               attn(q[:, :1], kv[:, :1], torch.ones(2, 1, dtype=torch.bool))[:, 0])
+
+
+def test_attention_with_distinct_widths_matches_a_hand_written_reference():
+    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5, query_channels=6,
+                                    kv_channels=10, out_channels=3)
+    assert attn.dim == 4  # from the query width: round(6 * 0.5) = 3 -> 4
+    q, kv = torch.randn(2, 3, 6), torch.randn(2, 5, 10)
+    key_mask = torch.tensor([[True, True, False, True, False], [False] * 5])
+    with torch.no_grad():
+        out = attn(q, kv, key_mask)
+        ref = _hand_attention(attn, q[:1], kv[:1], key_mask[:1])
+    assert out.shape == (2, 3, 3)
+    torch.testing.assert_close(out[:1], ref, rtol=1e-5, atol=1e-6)
+    assert torch.count_nonzero(out[1]) == 0  # no valid key: zeros, not NaN
