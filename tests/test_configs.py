@@ -52,11 +52,20 @@ def test_count_params_tool(config):
     out = subprocess.run([sys.executable, 'tools/count_params.py', config], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    last = out.stdout.strip().splitlines()[-1]
+    *_, split, last = out.stdout.strip().splitlines()
     m = re.fullmatch(r'learnable_params=(\d+) total_params=(\d+)', last)
     assert m, last
     learnable, total = int(m.group(1)), int(m.group(2))
     cfg = Config.fromfile(osp.join(ROOT, config))
     init_default_scope('mmaction')
-    assert (learnable, total) == _count(build_model_on_meta(cfg.model))
+    model = build_model_on_meta(cfg.model)
+    assert (learnable, total) == _count(model)
     assert 'neck.short_adapters' in out.stdout and 'head.' in out.stdout
+    m = re.fullmatch(r'neck_params=(\d+) head_params=(\d+)', split)
+    assert m, split
+    neck, head = int(m.group(1)), int(m.group(2))
+    assert head == sum(p.numel() for p in model.head.parameters())
+    assert neck + head == learnable
+    if 'videomaev2-g' in config:
+        # the paper's Table 2: 143 M learnable (backbone-side) for LoSA on ViT-g
+        assert abs(neck / 143e6 - 1) <= 0.03, neck
