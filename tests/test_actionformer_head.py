@@ -34,7 +34,14 @@ def test_default_head_follows_thumos_actionformer():
     assert head.projection.stem[0].attn.window_size == 19
     assert len(head.cls_head.tower) == 2  # 3 layers, the output conv included
     assert torch.allclose(head.cls_head.out_conv.conv.bias.sigmoid(), torch.tensor(0.01))
-    assert head.test_cfg['nms']['voting_thresh'] == 0.7 and head.test_cfg['pre_nms_topk'] == 2000
+    # ActionFormer's THUMOS-14 post-processing: per-class soft-NMS, no voting
+    assert head.test_cfg['pre_nms_topk'] == 2000 and head.test_cfg['multiclass_nms'] is True
+    assert head.test_cfg['nms'] == dict(method='soft', iou_threshold=0.1, sigma=0.5,
+                                        min_score=0.001, max_num=200, voting_thresh=0.0)
+    assert head.padding == 'actionformer' and head.max_div_factor == 32 * 18
+    assert head.projection.stem[0].attn.proj_drop.p == 0.0  # train_cfg.dropout
+    assert head.projection.stem[0].drop_path_attn.drop_path.drop_prob == 0.1
+    assert head.loss_normalizer.item() == 100.0
 
 
 def test_forward_shapes_and_length_check():

@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 
 from tests.conftest import SHARED_DATA
 from losa_plugin.datasets.transforms import sample_train_window, sliding_windows
+from losa_plugin.datasets.transforms.window_sampling import truncate_segments
 from losa_plugin.utils.time_grid import grid_to_seconds
 
 THUMOS = os.path.join(SHARED_DATA, 'thumos14.json')
@@ -78,6 +79,37 @@ def test_sample_train_window_keeps_gt():
     # no segment: any window is fine, still bounded
     start, length = sample_train_window(50, 10, np.zeros((0, 2)), rng)
     assert length == 10 and 0 <= start <= 40
+
+
+def test_truncate_segments_actionformer_half_rule():
+    """ActionFormer's truncate_feats by hand: window [100, 150) widened by 2 steps each
+    side is [98, 152]; a segment stays when >= 50 % of it lies there, clipped to it."""
+    segs = np.array([
+        [90, 110],   # 12 / 20 inside -> kept, [98, 110]
+        [80, 100],   # 2 / 20 -> dropped
+        [140, 160],  # 12 / 20 -> kept, [140, 152]
+        [144, 164],  # 8 / 20 -> dropped
+        [92, 104],   # 6 / 12 = exactly 50 % (4 / 12 without the widening) -> [98, 104]
+        [148, 156],  # 4 / 8 = exactly 50 % (2 / 8 without the widening) -> kept
+        [120, 120],  # zero length: ActionFormer's 0 / 0 never passes -> dropped
+        [120, 130],  # inside -> kept as is
+    ], dtype=np.float64)
+    keep, clipped = truncate_segments(segs, 100, 50, trunc_thresh=0.5, offset=2)
+    assert keep.tolist() == [True, False, True, False, True, True, False, True]
+    np.testing.assert_array_equal(clipped, [[98, 110], [140, 152], [98, 104], [148, 152],
+                                            [120, 130]])
+    # without the widening the two 50 % cases fall below the threshold
+    keep0, _ = truncate_segments(segs, 100, 50, trunc_thresh=0.5, offset=0)
+    assert keep0.tolist() == [True, False, True, False, False, False, False, True]
+
+
+def test_crop_ratio_rounds_like_actionformer():
+    """ActionFormer draws randint(max(round(0.9 L), 1), min(round(1.0 L), L)) with
+    Python's round: for L = 85, 76.5 rounds to 76 (half to even), not up to 77."""
+    rng = np.random.default_rng(0)
+    lengths = {sample_train_window(85, 100, np.zeros((0, 2)), rng, crop_ratio=(0.9, 1.0))[1]
+               for _ in range(400)}
+    assert lengths == set(range(76, 86))
 
 
 def test_sample_train_window_covers_starts():
@@ -174,15 +206,32 @@ def test_truncation_keeps_gt_and_respects_max_len(tmp_path):
         assert inputs[1, 0].item() == meta['window_start'] / STRIDE
         assert meta['window_offset'] == meta['window_start'] + FPF / 2
         assert len(gt.segments) >= 1
-        assert gt.segments.min() >= 0 and gt.segments.max() <= 128
-        # one segment keeps at least half its length inside the window
-        full = np.asarray(segments)[gt.labels.numpy()]
-        kept = (gt.segments_sec[:, 1] - gt.segments_sec[:, 0]).numpy()
-        assert np.any(kept >= 0.5 * (full[:, 1] - full[:, 0]) - 1e-3)
+        # ActionFormer's rule, by hand on the window's grid: a segment stays iff half of
+        # it lies in [-2, 130] (the window widened by 0.5 * 16 / 4 steps), clipped there
+        grid = (np.asarray(segments) * fps - meta['window_offset']) / STRIDE
+        inside = (grid[:, 1].clip(-2, 130) - grid[:, 0].clip(-2, 130))
+        expected = np.nonzero(inside >= 0.5 * (grid[:, 1] - grid[:, 0]))[0]
+        assert gt.labels.tolist() == expected.tolist()
+        np.testing.assert_allclose(gt.segments.numpy(), grid[expected].clip(-2, 130),
+                                   atol=1e-4)
         # grid units and seconds still agree after the shift
         for (gs, ge), (ss, se) in zip(gt.segments.tolist(), gt.segments_sec.tolist()):
             assert abs(inputs[0, min(127, int(round(gs)))].item() - ss) <= STRIDE / fps
     assert len(seen_starts) > 3  # windows move
+
+
+def test_uncropped_sequence_keeps_its_ground_truth_unclipped(tmp_path):
+    """A sequence that fits (no crop) keeps every segment as it is, even one running
+    past the last feature, as ActionFormer leaves such samples untouched."""
+    fps = 30.0
+    segments = [[1.0, 2.0], [6.0, 9.0]]  # 50 features = 6.67 s: the second runs past
+    out = run_pipeline(tmp_path, segments, num=50, fps=fps,
+                       truncate=dict(max_seq_len=64, trunc_thresh=0.5))
+    gt = out['data_samples'].gt_instances
+    assert out['inputs'].shape == (2, 50) and gt.labels.tolist() == [0, 1]
+    grid = (np.asarray(segments) * fps - FPF / 2) / STRIDE
+    np.testing.assert_allclose(gt.segments.numpy(), grid, atol=1e-4)
+    assert gt.segments.max() > 50
 
 
 def test_pack_frames_keeps_uint8():
@@ -271,7 +320,7 @@ def test_train_dataloader_end_to_end(tmp_path):
         assert x.shape[0] == 2 and x.shape[1] <= 64 and x.shape[1] == sample.valid_len
         gt = sample.gt_instances
         assert len(gt.labels) >= 1 and 0 <= gt.labels.min() and gt.labels.max() < 20
-        assert gt.segments.max() <= x.shape[1]
+        assert gt.segments.max() <= x.shape[1] + 2  # ActionFormer's 2-step widening
         # the features at the packed ground truth are from that time of the video
         start = gt.segments_sec[0, 0].item()
         idx = min(x.shape[1] - 1, int(round(gt.segments[0, 0].item())))
@@ -279,7 +328,8 @@ def test_train_dataloader_end_to_end(tmp_path):
 
 
 def test_activitynet_config_test_pipeline(tmp_path):
-    """The ActivityNet config resizes each video to 128 steps spanning its duration."""
+    """The ActivityNet config resizes each video to 192 steps (ActionFormer's
+    max_seq_len) spanning its duration."""
     with open(os.path.join(SHARED_DATA, 'anet13_val.json')) as f:
         db = json.load(f)['database']
     keep = {k: db[k] for k in [k for k, e in db.items() if e['duration']][:2]}
@@ -299,8 +349,9 @@ def test_activitynet_config_test_pipeline(tmp_path):
     loader = Runner.build_dataloader(loader_cfg, seed=0)
     for batch in loader:
         x, sample = batch['inputs'][0], batch['data_samples'][0]
-        assert x.shape == (5, 128) and sample.valid_len == 128
-        ends = grid_to_seconds(np.array([-0.5, 127.5]), sample.feature_stride,
+        assert cfg.resize_len == 192
+        assert x.shape == (5, 192) and sample.valid_len == 192
+        ends = grid_to_seconds(np.array([-0.5, 191.5]), sample.feature_stride,
                                sample.window_offset, sample.fps)
         np.testing.assert_allclose(ends, [0.0, sample.duration], atol=1e-6)
         segs = np.asarray([a['segment'] for a in keep[sample.video_id]['annotations']])

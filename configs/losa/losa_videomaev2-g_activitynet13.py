@@ -9,4 +9,7 @@ _base_ = [
 model = dict(
     backbone={{_base_.backbone}},
     head=dict(in_channels=1408, num_classes=200, n_mha_win_size=-1,
-              test_cfg=dict(nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))
+              # ActionFormer's ActivityNet post-processing: class-agnostic soft-NMS,
+              # score x tIoU voting (docs/actionformer.md)
+              test_cfg=dict(multiclass_nms=False, duration_thresh=0.001,
+                            nms=dict(sigma=0.75, max_num=100, voting_thresh=0.9))))

@@ -1,10 +1,13 @@
 # ActivityNet-v1.3, head-only setting on pre-extracted features.
 #
 # Unlike THUMOS-14 (fixed stride, random windows of up to 2304 steps), every
-# ActivityNet video is linearly resized to a fixed 128-step grid (ResizeTALFeature)
-# spanning the whole video, in training and test: the grid stride becomes
-# duration * fps / 128 frames, so fps cancels out (the official file has none;
-# default_fps only fills the field). Training then crops 90-100 % of the 128 steps.
+# ActivityNet video is linearly resized to a fixed 192-step grid (ResizeTALFeature;
+# ActionFormer's anet_tsp.yaml: max_seq_len 192, force_upsampling) spanning the whole
+# video, in training and test: the grid stride becomes duration * fps / 192 frames, so
+# fps cancels out (the official file has none; default_fps only fills the field).
+# Training then crops 90-100 % of the 192 steps (crop_ratio) and keeps a ground-truth
+# segment only when half of it lies in the crop widened by half a step each side
+# (trunc_thresh 0.5, ActionFormer's truncate_feats).
 #
 # Paths are placeholders. The class list file holds the 200 names one a line (sorted);
 # without it the dataset sorts the names it finds. file_prefix depends on the feature
@@ -14,7 +17,7 @@ data_root = 'data/activitynet13'
 ann_file = 'annotations/anet1.3_tal.json'
 class_file = 'data/activitynet13/annotations/anet13_classes.txt'
 feature_dir = 'features'
-resize_len = 128
+resize_len = 192  # ActionFormer's max_seq_len for ActivityNet
 
 train_pipeline = [
     dict(type='LoadTALFeature', format='TC'),

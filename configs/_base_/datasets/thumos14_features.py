@@ -1,7 +1,10 @@
 # THUMOS-14, head-only setting on pre-extracted features (ActionFormer's I3D pack):
 # features every 4 frames, each covering 16 frames (grid cell 0 at frame 8), stored as
 # [T, C] .npy files named <video_id>.npy. Train on the 'Validation' videos with random
-# windows of at most 2304 steps; test on 'Test' at full length (no windows).
+# windows of at most 2304 steps (ActionFormer's max_seq_len; videos that fit are cropped
+# to 90-100 % of their length); a window keeps a ground-truth segment only when half of
+# it lies in the window widened by 2 steps each side (half a feature's 16 frames;
+# ActionFormer's truncate_feats). Test on 'Test' at full length (no windows).
 #
 # Paths are placeholders: data_root/ann_file and data_root/feature_dir. The evaluator's
 # ann_file is spelled out, so a child config that moves data_root must set it too.

@@ -1,12 +1,13 @@
-# ActivityNet-v1.3 schedule: as THUMOS-14 with lr 1e-3 (LoSA paper) and 15 epochs.
+# ActivityNet-v1.3 schedule: as THUMOS-14 with ActionFormer's anet_tsp.yaml values
+# (also the LoSA paper's): lr 1e-3, weight decay 0.05, 10 epochs + 5 warm-up = 15.
 _base_ = ['./adamw_cosine_thumos14.py']
 max_epochs = 15
 warmup_epochs = 5
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
+    dict(type='ClosedFormLinearLR', start_factor=0.0, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-8,
          by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]

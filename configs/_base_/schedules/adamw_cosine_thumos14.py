@@ -8,19 +8,25 @@ test_cfg = dict(type='TestLoop')
 # LoSA's fusion gates are scalars: under AdamW each moves at most ~lr per step, so over
 # the whole schedule at most sum_t lr_t (docs/method.md, "Gate learning rate").
 gate_lr_mult = 10.0
+# ActionFormer's make_optimizer: AdamW (lr 1e-4, weight decay 0.05 on THUMOS-14); only
+# the weights of convs / linear layers decay. No decay on biases, LayerNorms, the
+# per-level regression scales (head.scales.*) and the LayerScale of every transformer
+# block (drop_path_*.scale): the '.scale' key catches both.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    # no decay on norms, biases and the per-level regression scales
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'.scale': dict(decay_mult=0.0),
                                     'fusion.gates': dict(decay_mult=0.0,
                                                          lr_mult=gate_lr_mult)}),
-    clip_grad=dict(max_norm=1.0, norm_type=2))
+    clip_grad=dict(max_norm=1.0, norm_type=2))  # train_cfg.clip_grad_l2norm
 
+# ActionFormer's LinearWarmupCosineAnnealingLR, per iteration: lr rises linearly from 0
+# (warmup_start_lr) to lr over the warm-up (reached at its last iteration), then a
+# cosine to eta_min 1e-8 at the end of max_epochs = epochs + warmup_epochs (30 + 5).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
+    dict(type='ClosedFormLinearLR', start_factor=0.0, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-8,
          by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]

@@ -26,7 +26,8 @@ class PackTALInputs(BaseTransform):
     ``data_samples.metainfo``: ``meta_keys`` (``duration`` may be None; the others are
     required). ``data_samples.gt_instances``: the segments of ``results['segments']``
     (seconds) that overlap the window, as ``segments`` [N, 2] float32 grid units
-    (:func:`seconds_to_grid`) clipped to ``[0, grid_len]``, ``segments_sec`` [N, 2]
+    (:func:`seconds_to_grid`) clipped to ``[0, grid_len]`` (or to
+    ``results['gt_clip_range']`` when a truncation transform set one), ``segments_sec`` [N, 2]
     float32 (the same clipped segments in seconds) and ``labels`` [N] int64.
 
     The window's grid length ``grid_len`` is ``results['grid_len']`` when a transform
@@ -95,10 +96,12 @@ class PackTALInputs(BaseTransform):
         labels = np.asarray(results.get('labels', np.zeros(0)), dtype=np.int64).reshape(-1)
         grid = seconds_to_grid(seconds, stride, offset, fps)
         grid_len = self._grid_len(results)
-        # Overlapping the window, or a zero-length segment inside it.
-        keep = ((grid[:, 1] > 0) & (grid[:, 0] < grid_len)) | \
-               ((grid[:, 0] >= 0) & (grid[:, 1] <= grid_len))
-        grid = grid[keep].clip(0, grid_len)
+        # A truncation transform may set its own range (ActionFormer's widened crop).
+        lo, hi = results.get('gt_clip_range', (0.0, grid_len))
+        # Overlapping the range, or a zero-length segment inside it.
+        keep = ((grid[:, 1] > lo) & (grid[:, 0] < hi)) | \
+               ((grid[:, 0] >= lo) & (grid[:, 1] <= hi))
+        grid = grid[keep].clip(lo, hi)
 
         data_sample = ActionDataSample(metainfo=metainfo)
         data_sample.gt_instances = InstanceData(

@@ -9,10 +9,12 @@ from mmengine.logging import MMLogger
 from mmaction.registry import TRANSFORMS
 
 from ..video_reader import VideoInfo, probe_video, video_path_of
-from .window_sampling import sample_train_window
+from .window_sampling import sample_train_window, truncate_segments
 
 # relative disagreement between the annotation's fps and the file's that we report
 _FPS_TOLERANCE = 0.01
+# widening of a training crop each side (cells) when deciding which ground truth it keeps
+_TRUNC_OFFSET = 0.5
 
 
 @TRANSFORMS.register_module()
@@ -40,7 +42,11 @@ class SampleVideoWindow(BaseTransform):
     * ``'stride'`` (THUMOS-14): frames ``window_start + j * frame_interval``.
       Training picks a random window with :func:`sample_train_window` (in cell units),
       keeping at least ``trunc_thresh`` of one ground-truth segment, optionally a
-      shorter random crop (``crop_ratio``) of videos that fit in one window.
+      shorter random crop (``crop_ratio``) of videos that fit in one window. A crop
+      keeps a segment only when ``trunc_thresh`` of it lies in the crop widened by half
+      a cell each side, clipped there (ActionFormer's ``truncate_feats``,
+      :func:`truncate_segments`; ``gt_clip_range`` passes the range to
+      :class:`PackTALInputs`); without a crop the ground truth is left as it is.
       Testing uses the dataset's window (``results['window_start']`` /
       ``results['window_len']``, in original frames) or, without one, the whole video.
     * ``'resize'`` (ActivityNet-v1.3): the whole video resampled to exactly
@@ -65,7 +71,8 @@ class SampleVideoWindow(BaseTransform):
     ``window_start``, ``window_offset``, ``feature_stride``, ``fps``, ``duration``,
     ``total_frames``, ``clip_len``, ``num_clips`` (clips in this window),
     ``frame_interval``, ``grid_len`` (= ``valid_len / frames_per_cell``, the window's
-    valid length in cells, read by ``PackTALInputs``).
+    valid length in cells, read by ``PackTALInputs``); in training also
+    ``gt_clip_range`` and the crop's ``segments`` / ``labels`` (see ``'stride'``).
 
     Args:
         clip_len (int): frames per clip T'. Default: 16.
@@ -166,9 +173,23 @@ class SampleVideoWindow(BaseTransform):
         total_cells = math.ceil(num_frames / stride)
         segs = np.asarray(results.get('segments', np.zeros((0, 2))),
                           dtype=np.float64).reshape(-1, 2)
+        # Grid positions of the whole video (cell i's position sits cell_centre into it);
+        # ActionFormer's truncation widens a crop by half a feature's span: half a cell.
+        centre = self.cell_centre / self.frames_per_cell
+        grid = segs * fps / stride - centre
         start_cell, n_cells = sample_train_window(
-            total_cells, self.window_frames // self.frames_per_cell, segs * fps / stride,
-            self._rng(), trunc_thresh=self.trunc_thresh, crop_ratio=self.crop_ratio)
+            total_cells, self.window_frames // self.frames_per_cell, grid, self._rng(),
+            trunc_thresh=self.trunc_thresh, crop_ratio=self.crop_ratio,
+            offset=_TRUNC_OFFSET)
+        if n_cells < total_cells:  # a crop: ActionFormer's rule for its ground truth
+            keep, clipped = truncate_segments(grid, start_cell, n_cells, self.trunc_thresh,
+                                              _TRUNC_OFFSET)
+            results['segments'] = (clipped + centre) * stride / fps
+            if 'labels' in results:
+                results['labels'] = np.asarray(results['labels']).reshape(-1)[keep]
+            results['gt_clip_range'] = (-_TRUNC_OFFSET, n_cells + _TRUNC_OFFSET)
+        else:
+            results['gt_clip_range'] = (-np.inf, np.inf)
         return start_cell * stride, n_cells * self.frames_per_cell
 
     def transform(self, results: dict) -> dict:

@@ -4,7 +4,6 @@ Both the pre-extracted-feature pipeline (:class:`RandomTruncateFeature`, the dat
 test windows) and the raw-video pipeline call these pure functions. Units are whatever
 grid the caller works in (feature steps, or frames); the functions never see seconds.
 """
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,24 +15,64 @@ def _check_len(name: str, value: int, minimum: int) -> int:
     return int(value)
 
 
+def kept_fraction(segments: np.ndarray, start: float, length: float,
+                  offset: float = 0.0) -> np.ndarray:
+    """Fraction of each segment inside the window ``[start - offset, start + length +
+    offset]``, ``[N]``; 0 for zero-length segments (ActionFormer's 0 / 0 never passes
+    its threshold)."""
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    inter = (np.minimum(segments[:, 1], start + length + offset)
+             - np.maximum(segments[:, 0], start - offset)).clip(min=0)
+    return inter / np.maximum(segments[:, 1] - segments[:, 0], 1e-6)
+
+
+def truncate_segments(segments: np.ndarray, start: float, length: float,
+                      trunc_thresh: float = 0.5,
+                      offset: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+    """ActionFormer's rule for the ground truth of a cropped window
+    (``truncate_feats``): a segment is kept when at least ``trunc_thresh`` of it lies
+    inside the window widened by ``offset`` steps each side, and is clipped to that
+    widened window.
+
+    Args:
+        segments (np.ndarray): ``[N, 2]`` in the caller's grid (same as ``start``).
+        start (float): first step of the window. length (float): its steps.
+        trunc_thresh (float): minimum kept fraction. Default 0.5.
+        offset (float): widening each side, in steps (ActionFormer: half a
+            feature's frame span over the stride, 2 for THUMOS-14 I3D). Default 0.
+
+    Returns:
+        tuple: ``keep [N]`` bool and the kept segments ``[K, 2]`` clipped to
+        ``[start - offset, start + length + offset]`` (still absolute, not shifted).
+    """
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    keep = kept_fraction(segments, start, length, offset) >= trunc_thresh
+    clipped = segments[keep].clip(start - offset, start + length + offset)
+    return keep, clipped
+
+
 def sample_train_window(total_len: int,
                         window_len: int,
                         segments: np.ndarray,
                         rng: np.random.Generator,
                         trunc_thresh: float = 0.5,
                         crop_ratio: Optional[Sequence[float]] = None,
-                        max_tries: int = 200) -> Tuple[int, int]:
+                        max_tries: int = 200,
+                        offset: float = 0.0) -> Tuple[int, int]:
     """Pick a random training window that keeps some ground truth (ActionFormer's
     random truncation, written afresh).
 
     * ``total_len > window_len``: a window of ``window_len`` steps at a random start.
     * ``total_len <= window_len``: the whole sequence; with ``crop_ratio=(lo, hi)`` a
-      random shorter window of ``randint(ceil(lo * total_len), floor(hi * total_len))``
-      steps instead (as ActionFormer, cropping applies only to sequences that fit).
+      random shorter window of ``randint(max(round(lo * total_len), 1),
+      min(round(hi * total_len), total_len))`` steps instead (Python's ``round``, as
+      ActionFormer; cropping applies only to sequences that fit).
 
     A start is accepted when at least one segment has a fraction ``>= trunc_thresh`` of
-    its length inside the window; after ``max_tries`` rejected starts the last one is
-    used. Without segments the first random start is used.
+    its length inside the window widened by ``offset`` steps each side
+    (:func:`kept_fraction`); after ``max_tries`` rejected starts the last one is used.
+    Without segments the first random start is used. Which segments the window then
+    keeps is :func:`truncate_segments` (same rule).
 
     Args:
         total_len (int): steps in the sequence (>= 1).
@@ -45,6 +84,8 @@ def sample_train_window(total_len: int,
         crop_ratio (Sequence[float] | None): (lo, hi) for random shorter windows on
             sequences that already fit. Default None (no cropping).
         max_tries (int): random starts tried before giving up. Default 200.
+        offset (float): widening of the window each side for the kept fraction.
+            Default 0.
 
     Returns:
         (start, length): the window ``[start, start + length)``, with
@@ -58,21 +99,18 @@ def sample_train_window(total_len: int,
         lo, hi = crop_ratio
         if not 0 < lo <= hi <= 1:
             raise ValueError(f'crop_ratio must satisfy 0 < lo <= hi <= 1, got {crop_ratio!r}')
-        low = max(1, math.ceil(lo * total_len))
-        high = max(low, math.floor(hi * total_len))
+        low = max(round(lo * total_len), 1)
+        high = max(low, min(round(hi * total_len), total_len))
         length = int(rng.integers(low, high + 1))
     if length == total_len:
         return 0, total_len
 
-    seg_len = np.maximum(segments[:, 1] - segments[:, 0], 1e-6)  # zero-length GT: no nan
     start = 0
     for _ in range(max(1, max_tries)):
         start = int(rng.integers(0, total_len - length + 1))
         if len(segments) == 0:
             break
-        inter = (np.minimum(segments[:, 1], start + length)
-                 - np.maximum(segments[:, 0], start)).clip(min=0)
-        if np.any(inter / seg_len >= trunc_thresh):
+        if np.any(kept_fraction(segments, start, length, offset) >= trunc_thresh):
             break
     return start, length
 

@@ -10,6 +10,8 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from mmaction.registry import MODELS, TASK_UTILS
 
+from .actionformer_nms import actionformer_nms
+from .actionformer_padding import PADDING_MODES, max_div_factor, readable_mask
 from .actionformer_projection import ActionFormerProjection
 from .center_sampling_assigner import CenterSamplingAssigner1D
 from .channel_layer_norm import ChannelLayerNorm
@@ -19,13 +21,17 @@ from .point_generator import PointGenerator1D
 
 THUMOS_REGRESS_RANGES = ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 10000))
 
+# ActionFormer's THUMOS-14 test settings (configs/thumos_i3d.yaml over its defaults).
 DEFAULT_TEST_CFG = dict(
     pre_nms_thresh=0.001,      # drop (point, class) scores at or below this
     pre_nms_topk=2000,         # keep the k best scores ...
     topk_per_level=True,       # ... per pyramid level (as ActionFormer) or over all levels
     duration_thresh=0.05,      # drop segments not longer than this (grid units)
+    multiclass_nms=True,       # per-class NMS; False: class-agnostic (ActivityNet)
+    # ActionFormer's THUMOS file sets voting_thresh 0.7, but its code votes only with
+    # class-agnostic NMS, so 0.0 here is the same behaviour stated plainly.
     nms=dict(method='soft', iou_threshold=0.1, sigma=0.5, min_score=0.001,
-             max_num=200, voting_thresh=0.7),
+             max_num=200, voting_thresh=0.0),
 )
 
 
@@ -86,10 +92,24 @@ class ActionFormerHead(BaseModule):
         init_loss_norm (float): initial EMA of the number of positives. Defaults to 100.
         loss_norm_momentum (float): EMA momentum. Defaults to 0.9.
         label_smoothing (float): ``target * (1 - eps) + eps / (C + 1)``. Defaults to 0.
+        padding (str): how padded steps take part in the arithmetic
+            (docs/actionformer.md). ``'actionformer'`` (default): as ActionFormer, on
+            its padded array (:mod:`.actionformer_padding`): convs read padded steps as
+            they are (``relu(LayerNorm(0))``), stride-2 max-pools see them as 0, so a
+            converted ActionFormer checkpoint gives ActionFormer's outputs at the end
+            of every sequence. ``'invariant'``: padded steps read as zero / -inf, so
+            valid outputs never depend on the padding (nor on the batch).
+        max_seq_len (int, optional): ActionFormer's ``max_seq_len``: the padded array
+            length for ``padding='actionformer'`` and the position-embedding table.
+            None: arrays are multiples of ActionFormer's ``max_div_factor``.
+        use_abs_pe (bool): sinusoidal absolute position embedding after the
+            embedding convs (ActionFormer on ActivityNet). Needs ``max_seq_len``.
+            Defaults to False.
         test_cfg (dict, optional): overrides of :data:`DEFAULT_TEST_CFG` (keys
             ``pre_nms_thresh``, ``pre_nms_topk``, ``topk_per_level``,
-            ``duration_thresh``, ``nms`` = dict(method 'soft' | 'hard' | 'none',
-            iou_threshold, sigma, min_score, max_num, voting_thresh) or None).
+            ``duration_thresh``, ``multiclass_nms``, ``nms`` = dict(method 'soft' |
+            'linear' | 'hard' | 'none', iou_threshold, sigma, min_score, max_num,
+            voting_thresh) or None); see :func:`actionformer_nms`.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -119,6 +139,9 @@ class ActionFormerHead(BaseModule):
                  init_loss_norm: float = 100.0,
                  loss_norm_momentum: float = 0.9,
                  label_smoothing: float = 0.0,
+                 padding: str = 'actionformer',
+                 max_seq_len: Optional[int] = None,
+                 use_abs_pe: bool = False,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -134,7 +157,8 @@ class ActionFormerHead(BaseModule):
         self.in_channels = in_channels
         self.projection = ActionFormerProjection(
             in_channels, embed_dims, arch, num_heads, n_mha_win_size, scale_factor,
-            embed_kernel_size, embed_with_ln, attn_drop, proj_drop, drop_path)
+            embed_kernel_size, embed_with_ln, attn_drop, proj_drop, drop_path,
+            use_abs_pe=use_abs_pe, max_seq_len=max_seq_len)
         self.fpn_norms = nn.ModuleList(
             ChannelLayerNorm(embed_dims) if fpn_with_ln else nn.Identity()
             for _ in range(num_levels))
@@ -145,6 +169,7 @@ class ActionFormerHead(BaseModule):
                                        head_kernel_size, head_with_ln)
         self.scales = nn.ParameterList(nn.Parameter(torch.tensor(1.0)) for _ in range(num_levels))
         self.strides = [scale_factor ** i for i in range(num_levels)]
+        self._check_padding(padding, max_seq_len, n_mha_win_size, num_levels)
         self.point_generator = PointGenerator1D(self.strides, regress_ranges)
         self.assigner = CenterSamplingAssigner1D(num_classes, center_radius)
 
@@ -173,8 +198,35 @@ class ActionFormerHead(BaseModule):
             if unknown:
                 raise ValueError(f'ActionFormerHead: unknown test_cfg keys {sorted(unknown)}; '
                                  f'expected {sorted(DEFAULT_TEST_CFG)}')
+            unknown = set(nms or {}) - set(DEFAULT_TEST_CFG['nms'])
+            if unknown:
+                raise ValueError(f'ActionFormerHead: unknown test_cfg.nms keys '
+                                 f'{sorted(unknown)}; expected {sorted(DEFAULT_TEST_CFG["nms"])}')
             self.test_cfg.update(test_cfg)
             self.test_cfg['nms'] = None if nms is None else {**DEFAULT_TEST_CFG['nms'], **nms}
+
+    def _check_padding(self, padding: str, max_seq_len: Optional[int],
+                       windows: Union[int, Sequence[int]], num_levels: int) -> None:
+        if padding not in PADDING_MODES:
+            raise ValueError(f'ActionFormerHead: padding must be one of {PADDING_MODES}, '
+                             f'got {padding!r}')
+        windows = [windows] * num_levels if isinstance(windows, int) else list(windows)
+        self.padding = padding
+        self.max_seq_len = None if max_seq_len is None else int(max_seq_len)
+        self.max_div_factor = max_div_factor(self.strides, windows)
+        if padding != 'actionformer':
+            return
+        if self.max_div_factor % self.pad_multiple:
+            raise ValueError(f'ActionFormerHead: max_div_factor {self.max_div_factor} '
+                             f'(strides x windows) is not a multiple of the largest stride '
+                             f'{self.pad_multiple}; use padding=\'invariant\'')
+        if self.max_seq_len is not None:
+            for s, w in zip(self.strides, windows):
+                factor = s * (w // 2) * 2 if w > 1 else s
+                if self.max_seq_len % factor:
+                    raise ValueError(f'ActionFormerHead: max_seq_len={self.max_seq_len} '
+                                     f'must be divisible by every level\'s stride x window '
+                                     f'(as in ActionFormer); {factor} does not divide it')
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -208,12 +260,23 @@ class ActionFormerHead(BaseModule):
                              f'{self.pad_multiple} = scale_factor ** len(arch[2]); the '
                              f'data preprocessor / detector must pad to pad_multiple')
         mask = as_time_mask(mask, feats.shape[0], feats.shape[-1], 'ActionFormerHead')
-        levels, masks = self.projection(feats, mask)
+        length = feats.shape[-1]
+        # Padded inputs are zero, as ActionFormer pads its features.
+        feats = feats * mask[:, None].to(feats.dtype)
+        readable, mask = readable_mask(mask, self.padding, self.max_seq_len,
+                                       self.max_div_factor, 'ActionFormerHead')
+        if mask.shape[1] > length:  # ActionFormer's array is longer than the batch
+            feats = nn.functional.pad(feats, (0, mask.shape[1] - length))
+        levels, masks = self.projection(feats, mask, readable)
         cls_logits, offsets = [], []
-        for norm, scale, x, m in zip(self.fpn_norms, self.scales, levels, masks):
+        for lvl, (norm, scale, x, m) in enumerate(zip(self.fpn_norms, self.scales, levels,
+                                                      masks)):
+            pad = readable[:, ::self.strides[lvl]]
             x = norm(x)
-            cls_logits.append(self.cls_head(x, m))
-            offsets.append(torch.relu(self.reg_head(x, m) * scale))
+            keep = length // self.strides[lvl]  # outputs on the caller's grid
+            cls_logits.append(self.cls_head(x, m, pad)[..., :keep])
+            offsets.append(torch.relu(self.reg_head(x, m, pad) * scale)[..., :keep])
+            masks[lvl] = m[:, :keep]
         return cls_logits, offsets, masks
 
     def _flat_outputs(self, cls_logits, offsets, masks):
@@ -302,7 +365,7 @@ class ActionFormerHead(BaseModule):
     @torch.no_grad()
     def predict(self, feats: torch.Tensor, mask: torch.Tensor,
                 data_samples: Optional[List] = None) -> List[InstanceData]:
-        """Per-window detections after multi-class (soft-)NMS.
+        """Per-window detections after (soft-)NMS (:func:`actionformer_nms`).
 
         Args:
             feats (Tensor): ``[B, C_in, L]``.
@@ -321,11 +384,9 @@ class ActionFormerHead(BaseModule):
         for b in range(feats.shape[0]):
             segments, scores, labels = self._candidates(cls[b], off[b], valid[b], points, sizes)
             if nms is not None and nms['method'] != 'none' and segments.numel():
-                from losa_plugin.utils.segment_ops import batched_segment_nms
-                segments, scores, labels = batched_segment_nms(
-                    segments, scores, labels, nms['iou_threshold'], method=nms['method'],
-                    sigma=nms['sigma'], min_score=nms['min_score'], max_num=nms['max_num'],
-                    voting_thresh=nms['voting_thresh'])
+                segments, scores, labels = actionformer_nms(
+                    segments, scores, labels, multiclass=self.test_cfg['multiclass_nms'],
+                    **nms)
             else:
                 order = scores.argsort(descending=True)
                 if nms is not None and nms.get('max_num', -1) > 0:

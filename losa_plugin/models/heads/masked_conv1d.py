@@ -1,5 +1,6 @@
-"""1-D convolution that ignores and zeroes padded time steps."""
-from typing import Tuple
+"""1-D convolution over masked (padded) sequences, in ActionFormer's two readings of
+the padding."""
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,10 +24,25 @@ def as_time_mask(mask: torch.Tensor, batch: int, length: int, where: str) -> tor
     return mask.bool()
 
 
+def input_mask(mask: torch.Tensor, pad_mask: Optional[torch.Tensor], where: str) -> torch.Tensor:
+    """The steps a kernel reads as they are: ``pad_mask`` when given (a superset of
+    the valid steps; the head checks that once), else the validity mask itself. Both
+    ``[B, T]`` bool."""
+    if pad_mask is None:
+        return mask
+    return as_time_mask(pad_mask, mask.shape[0], mask.shape[1], where)
+
+
 @MODELS.register_module()
 class MaskedConv1D(nn.Module):
-    """``nn.Conv1d`` over ``[B, C, T]`` that zeroes padded steps of its input (so they
-    cannot leak into valid outputs through the kernel) and of its output.
+    """``nn.Conv1d`` over ``[B, C, T]`` whose output is zero at padded steps.
+
+    What the kernel reads at padded steps is set by ``pad_mask`` (see
+    :class:`ActionFormerHead`, ``padding``): steps outside ``pad_mask`` read as zero
+    (like the conv's own zero padding); steps inside it are read as they are. With
+    ``pad_mask=None`` (= ``mask``) padding never reaches a valid output
+    (padding-invariant); with ``pad_mask`` = "inside the padded array" this is
+    ActionFormer's MaskedConv1D, which does not mask its input.
 
     A stride ``s > 1`` keeps every ``s``-th step: output step ``i`` is centred on input
     step ``s * i`` and its mask is ``mask[:, ::s]``; T must be divisible by ``s``.
@@ -52,11 +68,15 @@ class MaskedConv1D(nn.Module):
         if bias:
             nn.init.zeros_(self.conv.bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                pad_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             x (Tensor): ``[B, C_in, T]``.
             mask (Tensor): ``[B, T]`` or ``[B, 1, T]`` bool, True = valid.
+            pad_mask (Tensor, optional): ``[B, T]`` bool, the steps the kernel reads as
+                they are (a superset of ``mask``); the others read as zero. None means
+                ``mask``.
 
         Returns:
             tuple: ``out [B, C_out, T // stride]`` (zero at padded steps) and its mask
@@ -67,6 +87,7 @@ class MaskedConv1D(nn.Module):
         if t % self.stride:
             raise ValueError(f'MaskedConv1D: length T={t} is not divisible by stride '
                              f'{self.stride}')
-        out = self.conv(x * mask[:, None].to(x.dtype))
+        readable = input_mask(mask, pad_mask, 'MaskedConv1D')
+        out = self.conv(x * readable[:, None].to(x.dtype))
         out_mask = mask[:, ::self.stride]
         return out * out_mask[:, None].to(out.dtype), out_mask

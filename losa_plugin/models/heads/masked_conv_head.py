@@ -48,9 +48,15 @@ class MaskedConvHead(nn.Module):
         if self.out_bias is not None:
             nn.init.constant_(self.out_conv.conv.bias, self.out_bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x [B, C_in, T]``, ``mask [B, T]`` → ``[B, C_out, T]`` (zero at padding)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                pad_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x [B, C_in, T]``, ``mask [B, T]`` → ``[B, C_out, T]`` (zero at padding).
+
+        ``pad_mask [B, T]`` (optional): the steps each conv reads as they are
+        (:class:`MaskedConv1D`): with it, a padded step holds ``relu(LayerNorm(0))``
+        (the norm's bias) when the next conv reads it, as in ActionFormer.
+        """
         for conv, norm in zip(self.tower, self.norms):
-            x, _ = conv(x, mask)
+            x, _ = conv(x, mask, pad_mask)
             x = self.act(norm(x))
-        return self.out_conv(x, mask)[0]
+        return self.out_conv(x, mask, pad_mask)[0]

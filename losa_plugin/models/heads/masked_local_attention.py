@@ -1,7 +1,7 @@
 """Masked multi-head self-attention over a local temporal window (ActionFormer's
 conv-attention: depthwise convs on Q/K/V that can also downsample the sequence)."""
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -22,7 +22,8 @@ class MaskedLocalAttention(nn.Module):
     Q, K and V each pass a depthwise :class:`MaskedConv1D` (which carries relative
     position and, with ``stride > 1``, downsamples the sequence and its mask) and a
     LayerNorm before their linear projections. Padded keys get zero weight; padded
-    queries output zeros.
+    queries output zeros. What the depthwise convs read at padded steps follows
+    ``pad_mask`` (:class:`MaskedConv1D`).
 
     Args:
         embed_dims (int): C.
@@ -64,20 +65,23 @@ class MaskedLocalAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, 'b (h d) t -> b h t d', h=self.num_heads)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                pad_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             x (Tensor): ``[B, C, T]``.
             mask (Tensor): ``[B, T]`` (or ``[B, 1, T]``) bool, True = valid.
+            pad_mask (Tensor, optional): ``[B, T]``, steps the Q/K/V convs read as they
+                are (see :class:`MaskedConv1D`); None means ``mask``.
 
         Returns:
             tuple: ``out [B, C, T // stride]`` (zero at padded steps) and
             ``mask [B, T // stride]``.
         """
         mask = as_time_mask(mask, x.shape[0], x.shape[-1], 'MaskedLocalAttention')
-        q, out_mask = self.q_conv(x, mask)
-        k, _ = self.k_conv(x, mask)
-        v, _ = self.v_conv(x, mask)
+        q, out_mask = self.q_conv(x, mask, pad_mask)
+        k, _ = self.k_conv(x, mask, pad_mask)
+        v, _ = self.v_conv(x, mask, pad_mask)
         q = self._heads(self.q_proj(self.q_norm(q))) * self.scale
         k = self._heads(self.k_proj(self.k_norm(k)))
         v = self._heads(self.v_proj(self.v_norm(v))) * out_mask[:, None, :, None].to(x.dtype)

@@ -1,6 +1,6 @@
 """Pre-LN transformer block with masked local self-attention and optional
 downsampling of the sequence and its mask."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -9,7 +9,7 @@ from mmaction.registry import MODELS
 
 from .affine_drop_path import AffineDropPath
 from .channel_layer_norm import ChannelLayerNorm
-from .masked_conv1d import as_time_mask
+from .masked_conv1d import as_time_mask, input_mask
 from .masked_local_attention import MaskedLocalAttention
 
 
@@ -18,8 +18,11 @@ class MaskedTransformerBlock(nn.Module):
     """``x -> pool(x) + attn(LN(x)); x -> x + MLP(LN(x))`` on ``[B, C, T]`` with masks.
 
     With ``stride > 1`` the attention downsamples (strided depthwise Q/K/V convs) and
-    the skip path is a masked max-pool with the same centring, so output step ``i``
-    sits on input step ``stride * i``.
+    the skip path is a max-pool with the same centring, so output step ``i`` sits on
+    input step ``stride * i``. The pool sees steps outside ``pad_mask`` as -inf (its
+    own padding) and steps inside it as they are: with ``pad_mask=None`` (= ``mask``)
+    padded steps never win; with ActionFormer's padded array they hold 0 (block
+    outputs are zero there) and win over negative valid values, as in ActionFormer.
 
     Args:
         embed_dims (int): C.
@@ -55,26 +58,31 @@ class MaskedTransformerBlock(nn.Module):
             self.drop_path_mlp = nn.Identity()
         self.pool_kernel = 3 if stride == 1 else stride + 1 + stride % 2
 
-    def _skip(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _skip(self, x: torch.Tensor, readable: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
             return x
-        # Padded steps must not win the max: treat them like the pool's own padding.
-        x = x.masked_fill(~mask[:, None], torch.finfo(x.dtype).min)
+        # Unreadable steps act like the pool's own padding (finite, so that a window
+        # of padding times the zero mask stays 0 rather than nan).
+        x = x.masked_fill(~readable[:, None], torch.finfo(x.dtype).min)
         return F.max_pool1d(x, self.pool_kernel, self.stride, self.pool_kernel // 2)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                pad_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             x (Tensor): ``[B, C, T]``.
             mask (Tensor): ``[B, T]`` (or ``[B, 1, T]``) bool, True = valid.
+            pad_mask (Tensor, optional): ``[B, T]``, the steps the convs and the pool
+                read as they are (:class:`MaskedConv1D`); None means ``mask``.
 
         Returns:
             tuple: ``out [B, C, T // stride]`` (zero at padded steps) and
             ``mask [B, T // stride]``.
         """
         mask = as_time_mask(mask, x.shape[0], x.shape[-1], 'MaskedTransformerBlock')
-        attn, out_mask = self.attn(self.norm1(x), mask)
+        attn, out_mask = self.attn(self.norm1(x), mask, pad_mask)
         keep = out_mask[:, None].to(x.dtype)
-        out = self._skip(x, mask) * keep + self.drop_path_attn(attn)
+        readable = input_mask(mask, pad_mask, 'MaskedTransformerBlock')
+        out = self._skip(x, readable) * keep + self.drop_path_attn(attn)
         out = out + self.drop_path_mlp(self.mlp(self.norm2(out)) * keep)
         return out, out_mask
