@@ -35,6 +35,24 @@ def test_tool_writes_the_library_numbers(tmp_path):
     assert 'BaseballPitch' in proc.stdout and 'VolleyballSpiking' in proc.stdout
     assert f'mAP@0.50: {100 * expected.mAP[2]:.2f}' in proc.stdout
     assert f'average mAP: {100 * expected.average_mAP:.2f}' in proc.stdout
+    # the tie report: A2Net's scores have 4 decimals, so many detections tie
+    report = expected.tie_report()
+    assert report['num_tied'] > 30000 and report['tie_order'] == 'stable'
+    for key, value in report.items():
+        assert written[key] == value, key
+    assert f"{report['num_tied']} detections share their score" in proc.stdout
+
+
+def test_tool_numpy_tie_order(tmp_path):
+    out = tmp_path / 'map.json'
+    proc = _run([THUMOS, A2NET, '--subset', 'Test', '--tious', '0.5', '--tie-order', 'numpy',
+                 '--json', str(out)], cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with open(out) as f:
+        written = json.load(f)
+    expected = evaluate_submission(THUMOS, A2NET, 'Test', [0.5], tie_order='numpy')
+    assert written['mAP'] == expected.mAP.tolist() and written['tie_order'] == 'numpy'
+    assert expected.mAP[0] != evaluate_submission(THUMOS, A2NET, 'Test', [0.5]).mAP[0]
 
 
 def test_tool_requires_subset_and_tious(tmp_path):

@@ -51,8 +51,9 @@ def dets(rows):
                       np.array([r[4] for r in rows], np.int64))
 
 
-def evaluate(tmp_path, videos, rows, tious=(0.5, )):
-    return evaluate_detections(gt_of(tmp_path, videos), dets(rows), tious)
+def evaluate(tmp_path, videos, rows, tious=(0.5, ), tie_order='stable'):
+    return evaluate_detections(gt_of(tmp_path, videos), dets(rows), tious,
+                               tie_order=tie_order)
 
 
 # ---------------------------------------------------------------- hand-computed cases
@@ -131,7 +132,10 @@ def test_score_ties_fall_as_numpy_argsort_reversed(tmp_path):
     rows = [('a', 50, 60, .5, 0), ('a', 0, 10, .5, 0)]
     first = np.argsort(np.array([.5, .5]))[::-1][0]
     expected = 1.0 if first == 1 else 0.5  # TP first -> AP 1; FP first -> AP 0.5
-    assert evaluate(tmp_path, videos, rows).ap[0, 0] == expected
+    assert evaluate(tmp_path, videos, rows, tie_order='numpy').ap[0, 0] == expected
+    # the default keeps file order: the false positive ranks first
+    assert evaluate(tmp_path, videos, rows).ap[0, 0] == 0.5
+    assert evaluate(tmp_path, videos, rows[::-1]).ap[0, 0] == 1.0
 
 
 def test_ground_truth_ties_fall_as_numpy_argsort_reversed(tmp_path):
@@ -141,9 +145,14 @@ def test_ground_truth_ties_fall_as_numpy_argsort_reversed(tmp_path):
     rows = [('a', 1, 11, .9, 0), ('a', 2, 12, .8, 0)]
     locks_b = np.argsort(np.array([9 / 11, 9 / 11]))[::-1][0] == 1
     expected = 0.5 if locks_b else 1.0
-    r = evaluate(tmp_path, videos, rows, tious=(0.5, 0.7))
+    r = evaluate(tmp_path, videos, rows, tious=(0.5, 0.7), tie_order='numpy')
     assert r.ap[1, 0] == expected
     assert r.ap[0, 0] == 1.0  # at 0.5 the second prediction takes whichever is left
+    # stable: the first ground truth in file order (A) is locked, B stays for the second
+    r = evaluate(tmp_path, videos, rows, tious=(0.5, 0.7))
+    assert r.ap[:, 0].tolist() == [1.0, 1.0]
+    videos = {'a': [(2, 12, 0), (0, 10, 0)]}  # B first in the file: B locked
+    assert evaluate(tmp_path, videos, rows, tious=(0.5, 0.7)).ap[:, 0].tolist() == [1.0, 0.5]
 
 
 def test_bad_thresholds(tmp_path):
@@ -218,8 +227,14 @@ def test_anet_perfect_predictions_with_and_without_dedup():
 
 
 # ------------------------------------------- real released detections vs a reference
-def _reference_map(ann_file, subset, results_file, tious):
-    """Plain loops from the protocol's definition; shares no code with the library."""
+def _numpy_rank(values):
+    """The official evaluator's ranking: numpy's default argsort, reversed."""
+    return np.argsort(np.array(values))[::-1]
+
+
+def _reference_map(ann_file, subset, results_file, tious, rank=_numpy_rank):
+    """Plain loops from the protocol's definition; shares no code with the library.
+    ``rank(values)`` orders scores and tIoUs from highest to lowest."""
     with open(ann_file) as f:
         database = json.load(f)['database']
     with open(results_file) as f:
@@ -243,7 +258,7 @@ def _reference_map(ann_file, subset, results_file, tious):
         pred_c = [p for p in preds if p[1] == name]
         if not pred_c:
             continue
-        order = np.argsort(np.array([p[4] for p in pred_c]))[::-1]
+        order = rank([p[4] for p in pred_c])
         used = [set() for _ in tious]
         tp_flags = [[] for _ in tious]
         for i in order:
@@ -254,7 +269,7 @@ def _reference_map(ann_file, subset, results_file, tious):
                 gs, ge = gt_c[k][2], gt_c[k][3]
                 inter = max(0.0, min(pe, ge) - max(ps, gs))
                 overlaps.append(inter / ((ge - gs) + (pe - ps) - inter))
-            ranked = np.argsort(np.array(overlaps))[::-1] if cands else []
+            ranked = rank(overlaps) if cands else []
             for t, thr in enumerate(tious):
                 hit = 0
                 for j in ranked:
@@ -283,7 +298,9 @@ def _reference_map(ann_file, subset, results_file, tious):
 @pytest.mark.parametrize('name', ['a2net', 'scnn'])
 def test_released_detections_match_reference(name):
     results_file = os.path.join(SHARED_DATA, f'thumos14_preds_{name}.json')
-    result = evaluate_submission(THUMOS, results_file, 'Test', THUMOS_TIOUS)
+    # the reference ranks ties by numpy's argsort()[::-1], as the official evaluator
+    result = evaluate_submission(THUMOS, results_file, 'Test', THUMOS_TIOUS,
+                                 tie_order='numpy')
     reference = _reference_map(THUMOS, 'Test', results_file, THUMOS_TIOUS)
     assert np.abs(result.mAP - reference).max() <= 1e-12, (result.mAP, reference)
     assert result.num_pred.sum() > 20000  # the files are evaluated, not skipped

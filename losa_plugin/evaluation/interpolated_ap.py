@@ -2,13 +2,14 @@
 
 The arithmetic follows the official ActivityNet evaluator step by step (ranking,
 matching, cumulative sums, interpolation), so that results agree with it to the last
-digit, ties included.
+digit; with ``tie_order='numpy'`` ties fall as there too (see :mod:`.tie_order`).
 """
-from typing import Dict, Sequence
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
 from losa_plugin.utils.segment_ops import pairwise_tiou_np
+from .tie_order import rank_descending
 
 
 def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:
@@ -32,50 +33,111 @@ def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx]))
 
 
+Candidates = List[Tuple[List[float], List[int]]]
+
+
+def rank_candidates(pred_segments: np.ndarray, pred_gt_rows: Sequence[np.ndarray],
+                    gt_segments: np.ndarray, tie_order: str = 'stable') -> Candidates:
+    """Each prediction's ground truth, best tIoU first.
+
+    Args:
+        pred_segments (np.ndarray): [P, 2] predictions.
+        pred_gt_rows (list[np.ndarray]): per prediction, the rows of ``gt_segments``
+            in its video (file order); empty when its video has none.
+        gt_segments (np.ndarray): [G, 2] ground truth of the class.
+        tie_order (str): how ground truth of equal tIoU is ranked (``'stable'``: file
+            order; ``'numpy'``: ``argsort()[::-1]`` as the official evaluator).
+
+    Returns:
+        list: per prediction, (tIoUs, rows) as Python lists in that ranking.
+    """
+    out: Candidates = []
+    for p, rows in enumerate(pred_gt_rows):
+        if len(rows) == 0:
+            out.append(([], []))
+            continue
+        tiou = pairwise_tiou_np(pred_segments[p:p + 1], gt_segments[rows])[0]
+        order = rank_descending(tiou, tie_order)
+        out.append((tiou[order].tolist(), rows[order].tolist()))
+    return out
+
+
+def first_free(candidates: Tuple[List[float], List[int]], threshold: float,
+               locked: np.ndarray) -> int:
+    """The ground truth a prediction takes, or -1: walking its candidates best first,
+    locked ones are skipped and the first below ``threshold`` ends the search (the
+    official rule; a NaN tIoU is not below any threshold)."""
+    for value, row in zip(*candidates):
+        if value < threshold:
+            return -1
+        if not locked[row]:
+            return row
+    return -1
+
+
 def match_detections(pred_segments: np.ndarray, pred_gt_rows: Sequence[np.ndarray],
-                     gt_segments: np.ndarray, tiou_thresholds: np.ndarray) -> np.ndarray:
+                     gt_segments: np.ndarray, tiou_thresholds: np.ndarray,
+                     tie_order: str = 'stable') -> np.ndarray:
     """Greedy matching of ranked predictions to ground truth, for every threshold.
 
     Args:
         pred_segments (np.ndarray): [P, 2] predictions, already ranked (best first).
-        pred_gt_rows (list[np.ndarray]): per prediction, the rows of ``gt_segments``
-            in its video (file order); empty when its video has none.
-        gt_segments (np.ndarray): [G, 2] ground truth of the class.
+        pred_gt_rows, gt_segments, tie_order: see :func:`rank_candidates`.
         tiou_thresholds (np.ndarray): [K].
 
     Returns:
-        np.ndarray: [K, P] float64, 1 where the prediction is a true positive. A
-        prediction takes the unlocked ground truth of highest tIoU >= threshold
-        (candidates ranked by ``argsort()[::-1]``, locked ones skipped, the first below
-        the threshold ends the search); all other predictions are false positives.
+        np.ndarray: [K, P] int64, the matched row of ``gt_segments`` or -1 (false
+        positive); each prediction in turn takes :func:`first_free` and locks it.
     """
+    cands = rank_candidates(pred_segments, pred_gt_rows, gt_segments, tie_order)
+    return greedy_match(cands, tiou_thresholds, len(gt_segments))
+
+
+def greedy_match(candidates: Candidates, tiou_thresholds: Sequence[float],
+                 num_gt: int) -> np.ndarray:
+    """:func:`match_detections` on precomputed :func:`rank_candidates` output."""
     thresholds = [float(t) for t in tiou_thresholds]
-    tp = np.zeros((len(thresholds), len(pred_segments)))
-    locked = np.zeros((len(thresholds), len(gt_segments)), dtype=bool)
-    for p, rows in enumerate(pred_gt_rows):
-        if len(rows) == 0:
-            continue
-        tiou = pairwise_tiou_np(pred_segments[p:p + 1], gt_segments[rows])[0]
-        order = tiou.argsort()[::-1]
-        ranked_tiou, ranked_rows = tiou[order].tolist(), rows[order].tolist()
-        for k, thr in enumerate(thresholds):
-            lock_k = locked[k]
-            for value, row in zip(ranked_tiou, ranked_rows):
-                if value < thr:
-                    break
-                if lock_k[row]:
-                    continue
-                lock_k[row] = True
-                tp[k, p] = 1.0
-                break
-    return tp
+    matched = np.full((len(thresholds), len(candidates)), -1, dtype=np.int64)
+    for k, thr in enumerate(thresholds):
+        locked = np.zeros(num_gt, dtype=bool)
+        for p, cand in enumerate(candidates):
+            if not cand[0]:
+                continue
+            row = first_free(cand, thr, locked)
+            if row >= 0:
+                locked[row] = True
+                matched[k, p] = row
+    return matched
 
 
-def average_precision_detection(gt_video: np.ndarray, gt_segments: np.ndarray,
-                                pred_video: np.ndarray, pred_segments: np.ndarray,
-                                pred_scores: np.ndarray,
-                                tiou_thresholds: Sequence[float]) -> np.ndarray:
-    """Detection AP of one class at several tIoU thresholds.
+class ClassMatch(NamedTuple):
+    """Ranking and matching of one class's predictions.
+
+    Attributes:
+        rank (np.ndarray): [P] indices into the input predictions, best first.
+        sorted_scores (np.ndarray): [P] their scores in that order.
+        matched (np.ndarray): [K, P] int64 ground-truth row (index into the class's
+            ground truth) matched by each ranked prediction, -1 for a false positive.
+        num_gt (int): ground-truth segments of the class.
+        candidates (list): per ranked prediction, its ground truth best first
+            (:func:`rank_candidates`), for re-matching in other orders.
+    """
+    rank: np.ndarray
+    sorted_scores: np.ndarray
+    matched: np.ndarray
+    num_gt: int
+    candidates: Candidates
+
+    @property
+    def tp(self) -> np.ndarray:
+        """[K, P] float64 true-positive flags in ranked order."""
+        return (self.matched >= 0).astype(np.float64)
+
+
+def match_class(gt_video: np.ndarray, gt_segments: np.ndarray, pred_video: np.ndarray,
+                pred_segments: np.ndarray, pred_scores: np.ndarray,
+                tiou_thresholds: Sequence[float], tie_order: str = 'stable') -> ClassMatch:
+    """Rank one class's predictions and match them to its ground truth.
 
     Args:
         gt_video (np.ndarray): [G] video index of each ground-truth segment (file order).
@@ -84,35 +146,71 @@ def average_precision_detection(gt_video: np.ndarray, gt_segments: np.ndarray,
             same index space as ``gt_video``; any index without ground truth here makes
             the prediction a false positive.
         pred_segments (np.ndarray): [P, 2] seconds.
-        pred_scores (np.ndarray): [P] confidence; ranked by ``argsort()[::-1]``, so ties
-            fall as in the official evaluator.
+        pred_scores (np.ndarray): [P] confidence.
         tiou_thresholds (Sequence[float]): [K].
+        tie_order (str): ``'stable'`` or ``'numpy'`` (see :mod:`.tie_order`), for the
+            predictions' scores and the ground truth's tIoUs.
+
+    Returns:
+        ClassMatch.
+    """
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    gt_segments = np.asarray(gt_segments, dtype=np.float64).reshape(-1, 2)
+    scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
+    rank = rank_descending(scores, tie_order)
+    segs = np.asarray(pred_segments, dtype=np.float64).reshape(-1, 2)[rank]
+    vids = np.asarray(pred_video).reshape(-1)[rank]
+
+    rows_by_video: Dict[int, np.ndarray] = {}
+    gt_video = np.asarray(gt_video).reshape(-1)
+    for v in np.unique(gt_video):
+        rows_by_video[int(v)] = np.flatnonzero(gt_video == v)
+    empty = np.zeros(0, dtype=np.int64)
+    pred_rows = [rows_by_video.get(int(v), empty) for v in vids]
+    cands = rank_candidates(segs, pred_rows, gt_segments, tie_order)
+    matched = greedy_match(cands, thresholds, len(gt_segments))
+    return ClassMatch(rank=rank, sorted_scores=scores[rank], matched=matched,
+                      num_gt=len(gt_segments), candidates=cands)
+
+
+def ap_from_flags(tp: np.ndarray, num_gt: int) -> np.ndarray:
+    """Interpolated AP per threshold from ranked true-positive flags.
+
+    Args:
+        tp (np.ndarray): [K, P] 1.0 (true positive) / 0.0, best prediction first.
+        num_gt (int): ground-truth segments of the class (recall's denominator).
+
+    Returns:
+        np.ndarray: [K] AP; zeros when there is no prediction or no ground truth.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    ap = np.zeros(tp.shape[0])
+    if tp.shape[1] == 0 or num_gt == 0:
+        return ap
+    tp_cum = np.cumsum(tp, axis=1)
+    fp_cum = np.cumsum(1.0 - tp, axis=1)
+    recall = tp_cum / float(num_gt)
+    precision = tp_cum / (tp_cum + fp_cum)
+    for k in range(tp.shape[0]):
+        ap[k] = interpolated_ap(precision[k], recall[k])
+    return ap
+
+
+def average_precision_detection(gt_video: np.ndarray, gt_segments: np.ndarray,
+                                pred_video: np.ndarray, pred_segments: np.ndarray,
+                                pred_scores: np.ndarray,
+                                tiou_thresholds: Sequence[float],
+                                tie_order: str = 'stable') -> np.ndarray:
+    """Detection AP of one class at several tIoU thresholds.
+
+    Args: as :func:`match_class`.
 
     Returns:
         np.ndarray: [K] AP per threshold (zeros when there is no prediction).
     """
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
-    ap = np.zeros(len(thresholds))
     if len(pred_scores) == 0 or len(gt_segments) == 0:
-        return ap
-    gt_segments = np.asarray(gt_segments, dtype=np.float64).reshape(-1, 2)
-    rank = np.asarray(pred_scores, dtype=np.float64).argsort()[::-1]
-    segs = np.asarray(pred_segments, dtype=np.float64).reshape(-1, 2)[rank]
-    vids = np.asarray(pred_video)[rank]
-
-    rows_by_video: Dict[int, np.ndarray] = {}
-    gt_video = np.asarray(gt_video)
-    for v in np.unique(gt_video):
-        rows_by_video[int(v)] = np.flatnonzero(gt_video == v)
-    empty = np.zeros(0, dtype=np.int64)
-    pred_rows = [rows_by_video.get(int(v), empty) for v in vids]
-
-    tp = match_detections(segs, pred_rows, gt_segments, thresholds)
-    fp = 1.0 - tp
-    tp_cum = np.cumsum(tp, axis=1)
-    fp_cum = np.cumsum(fp, axis=1)
-    recall = tp_cum / float(len(gt_segments))
-    precision = tp_cum / (tp_cum + fp_cum)
-    for k in range(len(thresholds)):
-        ap[k] = interpolated_ap(precision[k], recall[k])
-    return ap
+        return np.zeros(len(thresholds))
+    m = match_class(gt_video, gt_segments, pred_video, pred_segments, pred_scores,
+                    thresholds, tie_order)
+    return ap_from_flags(m.tp, m.num_gt)

@@ -116,7 +116,8 @@ def evaluate_submission(ann_file: str, results_file: str, subset: Union[str, Seq
                         tiou_thresholds: Sequence[float],
                         class_names: Optional[Union[Sequence[str], str]] = None,
                         remove_duplicate_gt: bool = False,
-                        logger: Optional[MMLogger] = None) -> TALEvalResult:
+                        logger: Optional[MMLogger] = None,
+                        tie_order: str = 'stable') -> TALEvalResult:
     """mAP of a submission-format results file against an annotation file.
 
     Args:
@@ -128,6 +129,8 @@ def evaluate_submission(ann_file: str, results_file: str, subset: Union[str, Seq
             a line; None derives it from ``ann_file``.
         remove_duplicate_gt (bool): drop duplicate ground truth. Default False.
         logger (MMLogger, optional): defaults to the current instance.
+        tie_order (str): ``'stable'`` (equal scores in file order) or ``'numpy'``
+            (the official evaluator's ``argsort()[::-1]``); see :mod:`.tie_order`.
     """
     logger = logger or MMLogger.get_current_instance()
     ground_truth = load_tal_annotations(ann_file, subset, class_names=class_names,
@@ -135,4 +138,4 @@ def evaluate_submission(ann_file: str, results_file: str, subset: Union[str, Seq
     names = ground_truth[0]['class_names']
     detections = load_submission(results_file, names, logger=logger)
     return evaluate_detections(ground_truth, detections, tiou_thresholds, names,
-                               logger=logger)
+                               logger=logger, tie_order=tie_order)

@@ -13,8 +13,11 @@ from mmaction.registry import METRICS
 
 from losa_plugin.datasets.tal_annotation import load_tal_annotations
 from losa_plugin.utils.segment_ops import batched_segment_nms
-from .detection_eval import Detections, evaluate_detections, format_ap_table
+from .detection_eval import (Detections, evaluate_detections, format_ap_table,
+                             format_tie_report)
 from .results_io import dump_submission
+from .score_fusion import FUSION_MODES, ExternalClassScores, fuse_class_scores
+from .tie_order import check_tie_order
 
 _DEFAULT_MERGE_NMS = dict(method='soft', iou_threshold=0.1, sigma=0.5, min_score=1e-3,
                           max_num=200, voting_thresh=0.0)
@@ -43,8 +46,20 @@ class TALMetric(BaseMetric):
             :func:`losa_plugin.utils.segment_ops.batched_segment_nms` applied to each
             video's merged windows; None just concatenates. Default soft-NMS
             (sigma 0.5, min_score 1e-3, max_num 200).
-        out_file (str, optional): also write the merged detections there in the
-            ActivityNet submission format.
+        out_file (str, optional): also write the merged (and fused) detections there
+            in the ActivityNet submission format.
+        tie_order (str): ranking of equal scores, ``'stable'`` (file order: videos in
+            order of arrival, then the merge's order; the default) or ``'numpy'``
+            (``argsort()[::-1]`` as the official evaluator, numpy-version dependent).
+            Either way the log reports the tied detections and the mAP span ties allow
+            (docs/evaluation.md).
+        ext_score_file (str, optional): video-level class scores of an external
+            classifier (docs/evaluation.md). When given, each video's detections (from
+            a class-agnostic detector; their labels are discarded) are repeated for its
+            top ``ext_score_topk`` classes, as ActionFormer / OpenTAD do on ActivityNet.
+        ext_score_topk (int): classes per video. Default 2.
+        ext_score_fusion (str): ``'product'`` (detection x class score, default) or
+            ``'sqrt'`` (its square root, ActionFormer); same mAP.
         collect_device (str): 'cpu' or 'gpu'. Default 'cpu'.
         prefix (str, optional): prefix of the metric names. Default None.
 
@@ -62,6 +77,10 @@ class TALMetric(BaseMetric):
                  remove_duplicate_gt: bool = False,
                  merge_nms: Optional[dict] = _DEFAULT_MERGE_NMS,
                  out_file: Optional[str] = None,
+                 tie_order: str = 'stable',
+                 ext_score_file: Optional[str] = None,
+                 ext_score_topk: int = 2,
+                 ext_score_fusion: str = 'product',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -76,6 +95,17 @@ class TALMetric(BaseMetric):
             ann_file, subset, class_names=class_names,
             remove_duplicates=remove_duplicate_gt)
         self.class_names: List[str] = list(self.ground_truth[0]['class_names'])
+        self.tie_order = check_tie_order(tie_order, 'TALMetric: tie_order')
+        if ext_score_fusion not in FUSION_MODES:
+            raise ValueError(f'TALMetric: ext_score_fusion must be one of {FUSION_MODES}, '
+                             f'got {ext_score_fusion!r}')
+        if not isinstance(ext_score_topk, int) or ext_score_topk < 1:
+            raise ValueError(f'TALMetric: ext_score_topk must be a positive int, got '
+                             f'{ext_score_topk!r}')
+        self.ext_score_topk, self.ext_score_fusion = ext_score_topk, ext_score_fusion
+        # read at construction so that a wrong path fails before any inference
+        self.class_scores = None if ext_score_file is None else \
+            ExternalClassScores(ext_score_file, self.class_names)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Store one numpy copy of each window's predictions.
@@ -137,6 +167,10 @@ class TALMetric(BaseMetric):
         'average_mAP': ...}``."""
         logger = MMLogger.get_current_instance()
         detections = self.merge_windows(results)
+        if self.class_scores is not None:
+            detections = fuse_class_scores(detections, self.class_scores,
+                                           self.ext_score_topk, self.ext_score_fusion,
+                                           self.tie_order, logger)
         bad = (detections.labels < 0) | (detections.labels >= len(self.class_names))
         if bad.any():
             raise ValueError(f'TALMetric: predicted labels must index the '
@@ -147,12 +181,14 @@ class TALMetric(BaseMetric):
             logger.info(f'TALMetric: wrote {len(detections.scores)} detections to '
                         f'{self.out_file}')
         result = evaluate_detections(self.ground_truth, detections, self.tiou_thresholds,
-                                     self.class_names, logger=logger)
+                                     self.class_names, logger=logger,
+                                     tie_order=self.tie_order)
         logger.info(f'TALMetric on {self.ann_file} [{self.subset}], AP (%):\n'
                     + format_ap_table(result))
         logger.info('TALMetric: ' + ', '.join(
             f'mAP@{t:.2f} = {100 * m:.2f}' for t, m in zip(result.tious, result.mAP))
             + f', average mAP = {100 * result.average_mAP:.2f}')
+        logger.info('TALMetric: ' + format_tie_report(result))
         return result.metrics()
 
 
