@@ -18,7 +18,9 @@ class ActivityNetTALDataset(TALDataset):
     The official file has no ``fps``: pass ``default_fps`` for feature input (with
     features resized to a fixed length, see :class:`ResizeTALFeature`, the value cancels
     out of the seconds mapping). Some entries have ``duration=None``; they are kept but
-    cannot be clipped.
+    cannot be clipped. ``class_agnostic=True`` trains a one-class detector for the
+    ActionFormer / OpenTAD protocol with external video-level class scores
+    (``TALMetric(ext_score_file=...)``, docs/evaluation.md).
 
     Args:
         ann_file (str): the ActivityNet ``database`` JSON.

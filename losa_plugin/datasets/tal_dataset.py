@@ -74,6 +74,12 @@ class TALDataset(BaseDataset):
         check_files (bool): check at load time that every feature / video file
             exists. Default True.
         unknown_label (str): ``'error'`` or ``'skip'`` (see the parser). Default 'error'.
+        class_agnostic (bool): map every label to 0 (after duplicate removal on the
+            real labels, as ActionFormer), for a one-class detector whose segments get
+            their classes from an external video-level classifier at test time
+            (``TALMetric(ext_score_file=...)``, docs/evaluation.md). Logged; the
+            dataset's ``metainfo['classes']`` becomes ``('action',)`` and
+            ``metainfo['annotation_classes']`` keeps the file's list. Default False.
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset` (``indices``,
             ``serialize_data``, ``lazy_init``, ``max_refetch``, ``metainfo``).
 
@@ -120,6 +126,7 @@ class TALDataset(BaseDataset):
                  default_fps: Optional[float] = None,
                  check_files: bool = True,
                  unknown_label: str = 'error',
+                 class_agnostic: bool = False,
                  **kwargs) -> None:
         if input_type not in ('feature', 'video'):
             raise ValueError(f"input_type must be 'feature' or 'video', got {input_type!r}")
@@ -151,6 +158,7 @@ class TALDataset(BaseDataset):
         self.default_fps = default_fps
         self.check_files = check_files
         self.unknown_label = unknown_label
+        self.class_agnostic = bool(class_agnostic)
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          pipeline=list(pipeline), test_mode=test_mode, **kwargs)
 
@@ -162,12 +170,22 @@ class TALDataset(BaseDataset):
                                       remove_duplicates=self.remove_duplicates,
                                       unknown_label=self.unknown_label)
         self._metainfo['classes'] = tuple(videos[0]['class_names'])
+        if self.class_agnostic:
+            self._metainfo['annotation_classes'] = self._metainfo['classes']
+            self._metainfo['classes'] = ('action', )
+            self._metainfo['class_agnostic'] = True
+            n_seg = sum(len(v['labels']) for v in videos)
+            n_cls = len({int(c) for v in videos for c in v['labels']})
+            logger.info(f'{self.ann_file} [{self.subset}]: class_agnostic: {n_seg} segments '
+                        f'of {n_cls} classes mapped to label 0')
         path_key = f'{self.input_type}_path'
         n_clipped = n_dropped = n_empty = 0
         data_list, missing = [], []
         for video in videos:
             vid = video['video_id']
             segments, labels = self._check_segments(video)
+            if self.class_agnostic:
+                labels = np.zeros_like(labels)
             if self.clip_to_duration and video['duration'] is not None:
                 segments, labels, clipped, dropped = self._clip(
                     segments, labels, video['duration'])

@@ -42,7 +42,9 @@ dataset_common = dict(
     class_names=class_file,
     feature_stride=16,
     frames_per_feature=16,
-    default_fps=15.0)
+    default_fps=15.0,
+    # True trains a one-class detector for external class scores (see the evaluator)
+    class_agnostic=False)
 
 # batch_size is per GPU (per process): the global batch is batch_size x world size.
 train_dataloader = dict(
@@ -66,5 +68,11 @@ val_evaluator = dict(
     type='TALMetric',
     ann_file='data/activitynet13/annotations/anet1.3_tal.json',
     subset='validation',
-    tiou_thresholds=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    tiou_thresholds=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
+    # ActionFormer / OpenTAD protocol: video-level class scores (e.g. CUHK's
+    # cuhk_val_simp_7.json) give a class-agnostic detector's segments their top-2
+    # classes, score = detection x class (docs/evaluation.md). The experiment configs
+    # switch this, class_agnostic and num_classes together from one ext_score_file line.
+    ext_score_file=None,
+    ext_score_topk=2)
 test_evaluator = val_evaluator
