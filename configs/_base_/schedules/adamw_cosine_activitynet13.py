@@ -4,7 +4,11 @@ _base_ = ['./adamw_cosine_thumos14.py']
 max_epochs = 15
 warmup_epochs = 5
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+# LoSA's gates need no higher lr here: at lr 1e-3 they can travel ~38 over the schedule
+# (docs/method.md, "Gate learning rate").
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-3, weight_decay=0.05),
+    paramwise_cfg=dict(custom_keys={'fusion.gates': dict(decay_mult=0.0, lr_mult=1.0)}))
 param_scheduler = [
     dict(type='ClosedFormLinearLR', start_factor=0.0, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),
