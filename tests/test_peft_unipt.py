@@ -41,10 +41,14 @@ def _reference(neck: UniPTNeck, tokens):
     return torch.relu(out) @ neck.up[1].weight.T + neck.up[1].bias
 
 
-def test_neck_matches_the_released_formula():
+@pytest.mark.parametrize('scope', ['frame', 'clip'])
+def test_neck_matches_the_released_formula(scope):
+    """One sequence per temporal token (``'frame'``) or per clip, then the spatial mean;
+    padded clips zero."""
     torch.manual_seed(0)
     b, t, tn, h, w, c = 2, 3, 2, 2, 2, 16
-    neck = UniPTNeck(in_channels=[c, c, c], out_channels=12, downsample_factor=2)
+    neck = UniPTNeck(in_channels=[c, c, c], out_channels=12, downsample_factor=2,
+                     token_scope=scope)
     g = torch.Generator().manual_seed(1)
     feats = tuple(torch.randn(b, t, tn, h, w, c, generator=g) for _ in range(3))
     clip_mask = torch.tensor([[True, True, True], [True, True, False]])
@@ -54,8 +58,13 @@ def test_neck_matches_the_released_formula():
     with torch.no_grad():
         for bi in range(b):
             for ti in range(t):
-                tokens = [f[bi, ti].reshape(-1, c) for f in feats]
-                ref = _reference(neck, tokens).reshape(tn, h * w, 12).mean(1)  # [tn, C]
+                if scope == 'clip':
+                    tokens = [f[bi, ti].reshape(-1, c) for f in feats]
+                    ref = _reference(neck, tokens).reshape(tn, h * w, 12).mean(1)  # [tn, C]
+                else:
+                    ref = torch.stack([_reference(neck, [f[bi, ti, k].reshape(-1, c)
+                                                         for f in feats]).mean(0)
+                                       for k in range(tn)])
                 got = out[bi, :, ti * tn:(ti + 1) * tn].T
                 if clip_mask[bi, ti]:
                     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
@@ -83,7 +92,9 @@ def test_taps_on_other_grids_are_pooled_onto_the_last():
 @pytest.mark.parametrize('kind', ['vit', 'slowfast'])
 def test_training_never_reaches_the_backbone(kind):
     model = detector(backbone_cfg(kind), dict(type='UniPTNeck'), kind)
-    check_training_leaves_backbone(model, kind, 'neck.')
+    # the confidences go through a softmax over layers, which ignores a shared shift:
+    # the gate's bias gets no gradient (in the released code too)
+    check_training_leaves_backbone(model, kind, 'neck.', no_grad_ok=('neck.gate.bias', ))
     frames = torch.randn(1, 3, 16, 32, 32)
     taps = model.backbone(frames)
     assert all(not f.requires_grad for f in taps.feats)  # no autograd history kept

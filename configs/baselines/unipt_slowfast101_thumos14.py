@@ -1,9 +1,11 @@
 # UniPT baseline (Diao et al., CVPR 2024; LoSA Table 2) on a frozen SlowFast-101: a
 # parallel network over every tapped layer (no gradient into the backbone, which runs
 # under no_grad as for LoSA): per-layer projections to C/2, parameter-free cross-
-# attention from the last layer, confidence aggregation; its output into the same
-# ActionFormer head, same data and schedule as LoSA. See docs/baselines.md.
+# attention from the last layer over each temporal token's spatial positions, confidence
+# aggregation; its output into the same ActionFormer head, same data and schedule as
+# LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_slowfast101_thumos14.py']
 custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.necks.unipt_neck'],
                       allow_failed_imports=False)
-model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2))
+model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
+                       token_scope='frame'))

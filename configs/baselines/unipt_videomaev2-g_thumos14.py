@@ -7,4 +7,5 @@
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
 custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.necks.unipt_neck'],
                       allow_failed_imports=False)
-model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2))
+model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
+                       token_scope='frame'))

@@ -16,15 +16,19 @@ transformer version (``VSE-infty/lib/adapter_for_transformer.py``):
   layers, ``M = sum_i softmax(c)_i M_i``;
 * output ``Up(ReLU(A + LN(M W_p)))`` (``Up: m -> C_out``).
 
-Reading for TAL video backbones (docs/baselines.md): the tokens are one clip's
-``T_i * H_i * W_i`` positions (one backbone forward, as the paper's are one image's or
-one sentence's), so the cross-attention is ``[T_N H_N W_N, T_N H_N W_N]`` per clip and
-layer; the output tokens are then averaged over space into the head's ``[B, C, T*T_N]``
-grid, as the head-only features are. The ``+ I`` term needs every layer on the last
-layer's token grid: taps on other grids (SlowFast's stages and fast pathway) are
-average-pooled to it first (the released CNN version pools earlier, larger maps to the
-last one's size too, with a learned re-weighting that is not built here).
-``downsample_factor=2`` is the released default (``--img_downsample_D_factor``).
+Reading for TAL video backbones (docs/baselines.md): which tokens form one sequence.
+``token_scope='frame'`` (default): the ``H_N * W_N`` spatial tokens of one temporal
+token (tubelet), as UniPT's own video application (CLIP4Clip) runs it per frame;
+``'clip'``: all ``T_N * H_N * W_N`` tokens of one clip (one backbone forward), whose
+``[M, M]`` scores per clip and layer cost ``T_N`` times more. The output tokens are then
+averaged over space into the head's ``[B, C, T*T_N]`` grid, as the head-only features
+are. The ``+ I`` term needs every layer on the last layer's token grid: taps on other
+grids (SlowFast's stages and fast pathway) are average-pooled to it first (the released
+CNN version pools earlier, larger maps to the last one's size too, with a learned
+re-weighting that is not built here).
+``downsample_factor=2`` is the released default (``--img_downsample_D_factor``). The
+gate's bias is kept as released though a softmax over layers ignores it (it gets no
+gradient).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -37,6 +41,8 @@ from torch import Tensor, nn
 from mmaction.registry import MODELS
 
 from ..backbones.tap_output import TapOutput, token_mask
+
+TOKEN_SCOPES = ('frame', 'clip')
 
 
 def l1_normalise(x: Tensor, dim: int = -1, eps: float = 1e-6) -> Tensor:
@@ -58,6 +64,8 @@ class UniPTNeck(BaseModule):
         out_channels (int, optional): output width ``C_out``; defaults to ``C_N``.
         downsample_factor (int): ``m = C_out // downsample_factor``. Defaults to 2.
         mapping_channels (int, optional): ``m`` directly. Defaults to None.
+        token_scope (str): ``'frame'`` or ``'clip'``, the tokens of one interaction
+            (module docstring). Defaults to ``'frame'``.
         init_cfg (dict, optional): mmengine init config.
 
     Input: ``TapOutput`` (at least two taps; the last is layer N).
@@ -68,9 +76,13 @@ class UniPTNeck(BaseModule):
                  layer_ids: Optional[Sequence[int]] = None,
                  temporal_sizes: Optional[Union[int, Sequence[int]]] = None,
                  out_channels: Optional[int] = None, downsample_factor: int = 2,
-                 mapping_channels: Optional[int] = None,
+                 mapping_channels: Optional[int] = None, token_scope: str = 'frame',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if token_scope not in TOKEN_SCOPES:
+            raise ValueError(f'UniPTNeck: token_scope must be one of {TOKEN_SCOPES}, got '
+                             f'{token_scope!r}')
+        self.token_scope = token_scope
         if isinstance(in_channels, int):
             if layer_ids is None:
                 raise ValueError('UniPTNeck: with an int in_channels, layer_ids must give '
@@ -137,17 +149,25 @@ class UniPTNeck(BaseModule):
         """
         dtype = self.gate.weight.dtype
         grid = tuple(feats[-1].shape[2:-1])
-        anchor = self.down[-1](self._on_grid(feats[-1], grid).to(dtype))   # [BT, M, m]
+        # one sequence a clip, or a temporal token (its spatial positions)
+        seqs = 1 if self.token_scope == 'clip' else grid[0]
+
+        def tokens(k: int) -> Tensor:                                     # [S, L, C_k]
+            x = self._on_grid(feats[k], grid).to(dtype)
+            return x.reshape(x.shape[0] * seqs, -1, x.shape[-1])
+
+        anchor = self.down[-1](tokens(len(feats) - 1))                     # [S, L, m]
         anchor_mean = anchor.mean(dim=1)
         merged, confidence = [], []
         for k in range(len(feats) - 1):
-            d = self.down[k](self._on_grid(feats[k], grid).to(dtype))       # [BT, M, m]
+            d = self.down[k](tokens(k))                                    # [S, L, m]
             weights = l1_normalise(torch.relu(anchor @ d.transpose(1, 2)))
             merged.append(weights @ d + d)                                  # (W + I) D
-            confidence.append(self.gate(anchor_mean * d.mean(dim=1)))       # [BT, 1]
-        weights = torch.softmax(torch.cat(confidence, dim=1), dim=1)        # [BT, N-1]
+            confidence.append(self.gate(anchor_mean * d.mean(dim=1)))       # [S, 1]
+        weights = torch.softmax(torch.cat(confidence, dim=1), dim=1)        # [S, N-1]
         fused = (torch.stack(merged, dim=1) * weights[:, :, None, None]).sum(dim=1)
-        return self.up(anchor + self.proj(fused))
+        out = self.up(anchor + self.proj(fused))                            # [S, L, C]
+        return out.reshape(out.shape[0] // seqs, -1, out.shape[-1])
 
     def forward(self, taps: TapOutput) -> Tuple[Tensor, Tensor]:
         """Args:
