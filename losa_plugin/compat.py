@@ -69,6 +69,8 @@ def allow_mmengine_checkpoint_globals() -> None:
     history, numpy scalars and arrays). We allow-list exactly those classes instead of
     turning the safety check off. Remove when mmengine saves only plain containers.
     """
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return  # torch < 2.4: loads with weights_only=False by default, nothing to allow
     import numpy as np
     from mmengine.logging import HistoryBuffer
     safe = [HistoryBuffer, np.ndarray, np.dtype, np.core.multiarray._reconstruct,
