@@ -76,3 +76,25 @@ def test_rows_name_the_memory_mode(name, mode):
     from benchmark import describe
     cfg = Config.fromfile(osp.join(ROOT, f'configs/efficiency/{name}.py')).model.to_dict()
     assert describe(cfg, 112)['mode'] == mode
+
+
+@pytest.mark.parametrize('strategy,prefix', [('st_adapter', 'st-adapter'), ('aim', 'aim'),
+                                             ('unipt', 'unipt'), ('adatad', 'adatad')])
+def test_method_strategies_are_the_baseline_configs(strategy, prefix):
+    """A method derived from a LoSA config carries the model delta of
+    configs/baselines/{method}_videomaev2-b_thumos14.py: same adapter / neck, and only
+    the adapters (or the UniPT neck) learn beside the head."""
+    cfg = Config.fromfile(TINY).model.to_dict()
+    derived = derive_strategy_cfg(cfg, strategy)
+    assert infer_strategy(derived) == strategy
+    baseline = Config.fromfile(osp.join(
+        ROOT, f'configs/baselines/{prefix}_videomaev2-b_thumos14.py')).model.to_dict()
+    assert infer_strategy(baseline) == strategy
+    assert derived['neck'] == baseline['neck']
+    for key in ('type', 'adapter', 'tap_layers', 'with_cp'):
+        assert derived['backbone'].get(key) == baseline['backbone'].get(key), key
+    assert derived['backbone']['vit'] == cfg['backbone']['vit']  # the tiny ViT kept
+    model = build_model_on_meta(derived)
+    learn = [n for n, p in model.named_parameters() if p.requires_grad]
+    own = 'neck.' if strategy == 'unipt' else 'backbone.adapters.'
+    assert learn and all(n.startswith((own, 'head.')) for n in learn)

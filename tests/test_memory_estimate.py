@@ -89,3 +89,39 @@ def test_estimate_of_pooled_taps_and_tap_width_adapters():
     # the tiny ViT's taps are 192 wide: 3 adapted layers at 192 instead of 384
     clips, t_i = 512 // 16, 8
     assert abs((wide - narrow) * 2**20 - 3 * clips * t_i * (384 - 192) * 4 * 2) < 1
+
+
+def test_method_estimates_within_tolerance_of_measurement(tmp_path):
+    """The baselines on the tiny ViT (one subprocess per row): adapters inside the
+    backbone keep activations of every block for the backward pass, UniPT its neck's."""
+    out = tmp_path / 'bench.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '128',
+           '--size', '64', '--strategies', 'st_adapter', 'aim', 'unipt', 'adatad',
+           '--estimate', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r['strategy']: r for r in json.loads(out.read_text())['rows']}
+    assert set(rows) == {'st_adapter', 'aim', 'unipt', 'adatad'}
+    for name, row in rows.items():
+        rel = abs(row['est_step_growth_mb'] - row['peak_mem_mb']) / row['peak_mem_mb']
+        assert rel < TOLERANCE, (name, row['est_step_growth_mb'], row['peak_mem_mb'])
+    # the saved activations are the dominant term of the in-block adapters
+    assert rows['aim']['est_terms_mb']['backbone_saved'] > 0.5 * rows['aim']['est_step_growth_mb']
+
+
+def test_method_estimates_scale_as_their_memory_model():
+    from losa_plugin.benchmark.strategies import derive_strategy_cfg
+    cfg = Config.fromfile(TINY).model.to_dict()
+    est = {s: {f: estimate_memory(derive_strategy_cfg(cfg, s), f, 96, 96) for f in (256, 512)}
+           for s in ('st_adapter', 'aim', 'adatad', 'unipt')}
+    for s in ('st_adapter', 'aim'):
+        # no checkpointing: every clip's block activations, linear in the window
+        small, large = (est[s][f].terms['backbone_saved'] for f in (256, 512))
+        assert large > 1.9 * small
+    # AIM keeps more per block than ST-Adapter (its extra attention along time)
+    assert est['aim'][512].terms['backbone_saved'] > est['st_adapter'][512].terms['backbone_saved']
+    # AdaTAD checkpoints: one block input per clip and block instead of ~13
+    assert est['adatad'][512].terms['backbone_saved'] < est['st_adapter'][512].terms['backbone_saved']
+    # UniPT: a frozen backbone (nothing saved there) and the neck's own activations
+    assert est['unipt'][512].terms['backbone_saved'] == 0
+    assert est['unipt'][512].terms['neck_adapters'] > est['unipt'][256].terms['neck_adapters'] > 0

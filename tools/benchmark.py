@@ -11,11 +11,12 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
 ``losa_plugin/utils/memory.py``); ``peak_total_mb`` adds the weights.
 
 * Strategies: without ``--strategies`` each config is measured as it is and its
-  strategy is read from it (``configs/losa/*``, ``configs/baselines/head-only-online_*``,
-  ``full-ft_*``). With ``--strategies`` each config must be a LoSA config and the other
-  strategies are derived from it (``losa_plugin/benchmark/strategies.py``: head-only =
+  strategy is read from it (``configs/losa/*``, ``configs/baselines/*``). With
+  ``--strategies`` each config must be a LoSA config and the other strategies are
+  derived from it (``losa_plugin/benchmark/strategies.py``: head-only =
   ``LastLayerNeck`` + last tap only; full FT = unfrozen with per-block checkpointing,
-  as ``configs/baselines/full-ft_*``).
+  as ``configs/baselines/full-ft_*``; ``st_adapter``, ``aim``, ``unipt``, ``adatad`` =
+  the model delta of ``configs/baselines/{method}_*``, see docs/baselines.md).
 * ``--estimate`` adds the analytic estimate to each row (``est_step_growth_mb``, the
   measured quantity, and ``est_peak_mb``, the steady-state total);
   ``--no-run`` skips the measurement (any scale, e.g. ViT-g at 1152 frames of 224²).
@@ -44,6 +45,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
+
+from losa_plugin.benchmark.strategies import STRATEGIES  # noqa: E402
 
 ROW_KEYS = ('strategy', 'backbone', 'frames', 'peak_mem_mb', 'step_time_s', 'forward_s',
             'backward_s', 'learnable_params', 'total_params')
@@ -273,7 +276,7 @@ def main() -> None:
     parser.add_argument('configs', nargs='*')
     parser.add_argument('--frames', type=int, nargs='+', default=[64])
     parser.add_argument('--strategies', nargs='+', default=None,
-                        choices=['head_only', 'losa', 'full_ft', 'full_ft_nocp'])
+                        choices=list(STRATEGIES))
     parser.add_argument('--size', type=int, default=None,
                         help='frame height = width (default: the config\'s img_size)')
     parser.add_argument('--json', required=False)

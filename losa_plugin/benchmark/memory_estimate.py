@@ -30,6 +30,21 @@ neck / head phase
     head-only measurement at 2048 frames (docs/efficiency.md): ActionFormer's masked
     convs, local-attention chunks, pyramid levels and cls / reg towers are too many
     small tensors to count by hand.
+adapters inside the frozen backbone (``PEFTLayerTap*``: ST-Adapter, AIM, AdaTAD's TIA)
+    autograd runs through the frozen blocks: per clip and block ``K_PEFT_VIT[adapter]``
+    tensors of ``[N, C]`` are saved (ViT), or ``K_PEFT_CNN[adapter]`` times the block's
+    output (SlowFast, summed over its residual blocks). These were **counted**, not
+    fitted: ``torch.autograd.graph.saved_tensors_hooks`` on one ViT-B-wide block (fused
+    attention) and on SlowFast-101 at 64 px with the configs' adapters, unique storages,
+    parameters excluded (a frozen block alone keeps 10.0 ``[N, C]``: the LayerNorm
+    inputs, q / k / v / output of attention, the MLP's hidden before and after GELU...).
+    With ``with_cp`` one block input per clip and block is kept, plus one block's
+    recompute for a micro-batch (all clips of the window for AdaTAD, whose adapter mixes
+    them); backward transients ``k_bwd`` as for full fine-tuning;
+other necks (UniPT)
+    the neck is run on the meta device over the window's stored tap shapes and the
+    tensors autograd saves are summed (unique bases; the taps themselves excluded, they
+    are counted once above);
 full fine-tuning
     saved backbone activations of every clip: ``k_saved = 20`` tensors of ``[N, C]``
     per block (without checkpointing; plus ``2 * heads * N^2`` attention
@@ -52,7 +67,7 @@ measured error.
 """
 import dataclasses
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -66,6 +81,11 @@ K_BLOCK = 10
 K_SAVED = 20
 K_BWD = 10
 K_HEAD = 180
+#: saved tensors per clip and block, in [N, C] units, of a frozen ViT block run with
+#: autograd, with the adapter (configs' widths); see the module docstring
+K_PEFT_VIT = {'STAdapter': 12.0, 'AIMAdapter': 19.5, 'TIAdapter': 13.0}
+#: the same for SlowFast, per element of the residual blocks' outputs
+K_PEFT_CNN = {'STAdapter': 4.7, 'AIMAdapter': 5.1, 'TIAdapter': 6.0}
 
 
 @dataclasses.dataclass
@@ -84,13 +104,57 @@ class MemoryEstimate:
         return dataclasses.asdict(self)
 
 
-def _tap_shapes(backbone: torch.nn.Module, height: int, width: int) -> List[tuple]:
-    """Per tap ``(T_i, H_i, W_i, C_i)`` of one clip, traced on the meta device."""
+def _trace_clip(backbone: torch.nn.Module, height: int, width: int) -> Tuple[List[tuple], List[int]]:
+    """Per tap ``(T_i, H_i, W_i, C_i)`` of one clip, and the output sizes of its
+    residual blocks (SlowFast; empty for a ViT), traced on the meta device."""
+    from mmaction.models.backbones.resnet3d import Bottleneck3d
+    from losa_plugin.models.backbones.peft import WindowInfo
     backbone = backbone.to('meta')
     clip = torch.empty(1, 3, backbone.clip_len, height, width, device='meta')
-    with torch.no_grad():
-        taps = backbone._forward_clips(clip)
-    return [tuple(t.shape[1:]) for t in taps]
+    sizes: List[int] = []
+    hooks = [m.register_forward_hook(lambda mod, args, out: sizes.append(out.numel()))
+             for m in backbone.modules() if isinstance(m, Bottleneck3d)]
+    if hasattr(backbone, 'adapters'):
+        backbone._window = WindowInfo(1, torch.ones(1, 1, dtype=torch.bool, device='meta'))
+    try:
+        with torch.no_grad():
+            taps = backbone._forward_clips(clip)
+    finally:
+        backbone._window = None
+        for h in hooks:
+            h.remove()
+    return [tuple(t.shape[1:]) for t in taps], sizes
+
+
+def _tap_shapes(backbone: torch.nn.Module, height: int, width: int) -> List[tuple]:
+    """Per tap ``(T_i, H_i, W_i, C_i)`` of one clip, traced on the meta device."""
+    return _trace_clip(backbone, height, width)[0]
+
+
+def _traced_neck_bytes(neck: torch.nn.Module, shapes: List[tuple], clips: int,
+                       tap_dtype: torch.dtype) -> float:
+    """Bytes autograd saves in ``neck`` over one window of stored taps (meta device)."""
+    from losa_plugin.models.backbones.tap_output import TapOutput
+    neck = neck.to('meta')
+    feats = tuple(torch.empty((1, clips) + tuple(s), dtype=tap_dtype, device='meta')
+                  for s in shapes)
+    taps = TapOutput(feats, tuple(range(1, len(feats) + 1)),
+                     torch.ones(1, clips, dtype=torch.bool, device='meta'))
+    if getattr(neck, 'layer_ids', None) is not None:
+        taps = taps._replace(layer_ids=tuple(neck.layer_ids))
+    inputs = {id(f) for f in feats}
+    seen, total = set(), [0]
+
+    def pack(t):
+        base = t._base if t._base is not None else t
+        if not isinstance(t, torch.nn.Parameter) and id(base) not in inputs | seen:
+            seen.add(id(base))
+            total[0] += base.numel() * base.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        neck(taps)
+    return float(total[0])
 
 
 def _vit_tokens(backbone: torch.nn.Module, height: int, width: int) -> Optional[Dict]:
@@ -170,6 +234,29 @@ def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
     return out
 
 
+def _peft_saved(backbone, bb_cfg: Dict, vit: Optional[Dict], tok_c: int,
+                block_sizes: List[int], clips: int, n: int, act_bytes: int) -> float:
+    """Bytes saved for the backward pass through a frozen backbone with adapters
+    (``PEFTLayerTap*``): see the module docstring."""
+    adapter = type(next(iter(backbone.adapters.values()))).__name__
+    if vit is not None:
+        blocks = vit['blocks']
+        per_block = K_PEFT_VIT[adapter] * tok_c                 # elements, one clip
+        per_clip, block_in = blocks * per_block, blocks * tok_c
+        largest = per_block
+    else:
+        per_clip = K_PEFT_CNN[adapter] * sum(block_sizes)
+        block_in = sum(block_sizes)
+        largest = K_PEFT_CNN[adapter] * max(block_sizes)
+        tok_c = max(block_sizes)
+    if bb_cfg.get('with_cp', False):
+        # block inputs kept; one block recomputed for a micro-batch in the backward
+        saved = clips * block_in * act_bytes + n * largest * act_bytes
+    else:
+        saved = clips * per_clip * act_bytes
+    return saved + n * K_BWD * tok_c * 4
+
+
 def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
                     attention_materialized: bool = False) -> MemoryEstimate:
     """Estimate peak training memory of ``cfg.model`` on one window (batch 1).
@@ -204,14 +291,15 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
                          f'clip_len={backbone.clip_len}')
     clips = frames // backbone.clip_len
     n = min(backbone.clip_batch, clips)
-    shapes = _tap_shapes(backbone, height, width)
+    shapes, block_sizes = _trace_clip(backbone, height, width)
+    peft = hasattr(backbone, 'adapters')  # adapters inside the frozen backbone
     tap_reduce = bb_cfg.get('tap_reduce')
     reduced = tap_reduce == 'spatial_mean'
     stored_shapes = [_stored_shape(s, tap_reduce, bb_cfg.get('tap_pool_size', 4))
                      for s in shapes]
-    frozen = bb_cfg.get('frozen', True)
-    tap_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
-    act_bytes = 2 if (bb_cfg.get('dtype') and frozen) else 4
+    frozen = bb_cfg.get('frozen', True) and not peft
+    tap_bytes = 2 if (bb_cfg.get('dtype') and (frozen or peft)) else 4
+    act_bytes = 2 if (bb_cfg.get('dtype') and (frozen or peft)) else 4
     raw = [math.prod(s) for s in shapes]
     stored = [math.prod(s) for s in stored_shapes]
     terms: Dict[str, float] = {}
@@ -231,6 +319,9 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
                                        + sum(raw) * 4)
     if frozen:
         terms['backbone_saved'] = 0.0
+    elif peft:
+        terms['backbone_saved'] = _peft_saved(backbone, bb_cfg, vit, tok_c, block_sizes,
+                                              clips, n, act_bytes)
     else:
         blocks = vit['blocks'] if vit is not None else len(shapes)
         clip_copy = frames * height * width * 3 * 4
@@ -241,6 +332,12 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         terms['backbone_saved'] = saved + clip_copy + n * K_BWD * tok_c * 4
     terms.update(_neck_terms(model, model_cfg.get('neck') or {}, stored_shapes, clips,
                              tap_bytes, reduced, attention_materialized))
+    neck = getattr(model, 'neck', None)
+    if neck is not None and not hasattr(neck, 'has_adapters') and \
+            any(p.requires_grad for p in neck.parameters()):
+        # a neck other than LoSA's with parameters (UniPT): count what autograd saves
+        tap_dtype = torch.bfloat16 if tap_bytes == 2 else torch.float32
+        terms['neck_adapters'] += _traced_neck_bytes(neck, stored_shapes, clips, tap_dtype)
     grid_len = clips * shapes[-1][0]
     terms['head'] = _head_terms(model_cfg.get('head') or {}, grid_len)
 

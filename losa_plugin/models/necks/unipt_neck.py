@@ -152,15 +152,19 @@ class UniPTNeck(BaseModule):
         # one sequence a clip, or a temporal token (its spatial positions)
         seqs = 1 if self.token_scope == 'clip' else grid[0]
 
-        def tokens(k: int) -> Tensor:                                     # [S, L, C_k]
-            x = self._on_grid(feats[k], grid).to(dtype)
-            return x.reshape(x.shape[0] * seqs, -1, x.shape[-1])
+        def down(k: int) -> Tensor:                                       # [S, L, m]
+            x = self._on_grid(feats[k], grid)
+            x = x.reshape(x.shape[0] * seqs, -1, x.shape[-1])
+            lin, norm = self.down[k]
+            # project 16-bit taps in their own precision (no float32 copy of a tap)
+            y = F.linear(x, lin.weight.to(x.dtype), lin.bias.to(x.dtype))
+            return norm(y.to(dtype))
 
-        anchor = self.down[-1](tokens(len(feats) - 1))                     # [S, L, m]
+        anchor = down(len(feats) - 1)                                      # [S, L, m]
         anchor_mean = anchor.mean(dim=1)
         merged, confidence = [], []
         for k in range(len(feats) - 1):
-            d = self.down[k](tokens(k))                                    # [S, L, m]
+            d = down(k)                                                    # [S, L, m]
             weights = l1_normalise(torch.relu(anchor @ d.transpose(1, 2)))
             merged.append(weights @ d + d)                                  # (W + I) D
             confidence.append(self.gate(anchor_mean * d.mean(dim=1)))       # [S, 1]
