@@ -17,10 +17,9 @@ hash differs (:func:`reattach_frozen_backbone`). The hash covers the weights as 
 sat in the model (keys, dtypes, shapes and bytes of the backbone's ``state_dict``), not
 the file's bytes, so re-saving the same weights in another container still matches.
 
-Which models qualify: ``model.backbone`` is a layer-tap wrapper (it has ``frozen``,
-``pretrained``, the wrapped ``backbone`` module and ``load_backbone_checkpoint``) with
-``frozen=True`` and a ``pretrained`` file. Full fine-tuning (``frozen=False``) and a
-randomly initialised frozen backbone keep full checkpoints.
+Which models qualify: see :func:`find_frozen_backbone` (a layer-tap wrapper with a
+``pretrained`` file whose wrapped backbone has no parameter requiring grad). Full
+fine-tuning and a randomly initialised frozen backbone keep full checkpoints.
 """
 import hashlib
 import os.path as osp
@@ -51,23 +50,23 @@ class FrozenBackbone(NamedTuple):
 def find_frozen_backbone(model: nn.Module) -> Optional[FrozenBackbone]:
     """The model's frozen, pretrained backbone, or None when checkpoints stay full.
 
-    Raises:
-        ValueError: the wrapper says ``frozen=True`` but some backbone parameter still
-            requires a gradient (dropping it from checkpoints would lose training).
+    Qualifies: ``model.backbone`` is a layer-tap wrapper (``pretrained``, the wrapped
+    ``backbone`` module, ``load_backbone_checkpoint``) with a ``pretrained`` file, and
+    none of the wrapped backbone's parameters requires grad. The last condition, not
+    the wrapper's ``frozen`` flag, decides: only weights that cannot have been trained
+    are ever left out (the PEFT wrappers keep their learnable adapters beside the
+    wrapped backbone, in ``wrapper.adapters``, so they qualify too; full or partial
+    fine-tuning does not).
     """
     wrapper = getattr(model, 'backbone', None)
-    if wrapper is None or not getattr(wrapper, 'frozen', False):
-        return None
     module = getattr(wrapper, 'backbone', None)
     pretrained = getattr(wrapper, 'pretrained', None)
     if not isinstance(module, nn.Module) or not pretrained \
             or not hasattr(wrapper, 'load_backbone_checkpoint'):
         return None
-    trainable = [n for n, p in module.named_parameters() if p.requires_grad]
-    if trainable:
-        raise ValueError(f'{type(wrapper).__name__} has frozen=True but {len(trainable)} '
-                         f'backbone parameters require grad, e.g. {trainable[:3]}; a '
-                         'trainable-only checkpoint would drop their training')
+    params = list(module.parameters())
+    if not params or any(p.requires_grad for p in params):
+        return None
     return FrozenBackbone(wrapper, module, 'backbone.backbone.', str(pretrained))
 
 
