@@ -264,3 +264,33 @@ def test_actionformer_mode_needs_prefix_masks():
         _random_head('zeros', [5, 5, 5, 5])
     with pytest.raises(ValueError, match='max_seq_len=40 must be divisible'):
         _random_head('actionformer', [5, 5, 5, 5], max_seq_len=40)
+
+
+def test_absolute_position_embedding_as_actionformer():
+    """get_sinusoid_encoding(n, d) / sqrt(d): channel 2i = sin(t / 10000^(2i/d)),
+    2i + 1 the cosine; added after the embedding at valid steps; an array longer
+    than max_seq_len reads the table resampled to its length (linear,
+    align_corners=False), as ActionFormer does at test time."""
+    from losa_plugin.models.heads.actionformer_projection import sinusoid_table
+    table = sinusoid_table(5, 4)
+    t = torch.arange(5.0)
+    expected = torch.stack([t.sin(), t.cos(), (t / 100).sin(), (t / 100).cos()])
+    torch.testing.assert_close(table, expected)
+
+    proj = MODELS.build(dict(type='ActionFormerProjection', in_channels=4, embed_dims=4,
+                             arch=(1, 0, 1), window_size=-1, use_abs_pe=True,
+                             max_seq_len=8, drop_path=0.0))
+    torch.testing.assert_close(proj.pos_embed, sinusoid_table(8, 4) / 2.0)
+    x = torch.zeros(2, 4, 16)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    mask[0, 6:] = False  # 6 valid steps in an array of 8
+    with torch.no_grad():
+        pe = proj._position_embedding(x, mask, torch.tensor([8, 16]))
+    torch.testing.assert_close(pe[0, :, :6], sinusoid_table(8, 4)[:, :6] / 2.0)
+    assert pe[0, :, 6:].abs().sum() == 0  # padded steps: nothing added
+    resampled = F.interpolate((sinusoid_table(8, 4) / 2.0)[None], size=16, mode='linear',
+                              align_corners=False)[0]
+    torch.testing.assert_close(pe[1], resampled)
+    with pytest.raises(ValueError, match='use_abs_pe needs max_seq_len'):
+        MODELS.build(dict(type='ActionFormerProjection', in_channels=4, embed_dims=4,
+                          use_abs_pe=True))
