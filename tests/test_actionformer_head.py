@@ -70,12 +70,14 @@ def test_masked_conv_zeroes_padding_and_downsamples_mask():
     assert torch.equal(conv(x2, mask)[0], out)
 
 
+@pytest.mark.parametrize('padding', ['invariant', 'actionformer'])
 @pytest.mark.parametrize('window', [5, -1])
-def test_valid_outputs_ignore_padding(window):
+def test_valid_outputs_ignore_padding(window, padding):
     """Valid steps must not depend on what the padded steps hold, and a padded
-    sequence must give the same outputs as the same sequence without padding."""
+    sequence must give the same outputs as the same sequence without padding (with
+    'actionformer' too: both sit in the same 32-step array, max_div_factor 16)."""
     torch.manual_seed(0)
-    head = _tiny_head(n_mha_win_size=window).eval()
+    head = _tiny_head(n_mha_win_size=window, padding=padding).eval()
     x = torch.randn(2, 8, 64)
     mask = torch.ones(2, 64, dtype=torch.bool)
     mask[1, 32:] = False
