@@ -4,7 +4,7 @@ The arithmetic follows the official ActivityNet evaluator step by step (ranking,
 matching, cumulative sums, interpolation), so that results agree with it to the last
 digit; with ``tie_order='numpy'`` ties fall as there too (see :mod:`.tie_order`).
 """
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -173,12 +173,41 @@ def match_class(gt_video: np.ndarray, gt_segments: np.ndarray, pred_video: np.nd
                       num_gt=len(gt_segments), candidates=cands)
 
 
-def ap_from_flags(tp: np.ndarray, num_gt: int) -> np.ndarray:
+def precision_recall(tp: np.ndarray, num_gt: int,
+                     average_num_gt: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Precision and recall after each ranked prediction.
+
+    Args:
+        tp (np.ndarray): [K, P] 1.0 (true positive) / 0.0, best prediction first.
+        num_gt (int): ground-truth segments of the class (recall's denominator).
+        average_num_gt (float, optional): DETAD's normalized precision (its AP_N):
+            ``R * N / (R * N + FP)`` with ``N`` this value (ground truth per class,
+            averaged over classes) instead of the class's own count, so that classes
+            compare at equal prevalence. None: plain ``TP / (TP + FP)``.
+
+    Returns:
+        (precision [K, P], recall [K, P]).
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    tp_cum = np.cumsum(tp, axis=1)
+    fp_cum = np.cumsum(1.0 - tp, axis=1)
+    recall = tp_cum / float(num_gt)
+    if average_num_gt is None:
+        precision = tp_cum / (tp_cum + fp_cum)
+    else:
+        scaled = recall * float(average_num_gt)
+        precision = scaled / (scaled + fp_cum)
+    return precision, recall
+
+
+def ap_from_flags(tp: np.ndarray, num_gt: int,
+                  average_num_gt: Optional[float] = None) -> np.ndarray:
     """Interpolated AP per threshold from ranked true-positive flags.
 
     Args:
         tp (np.ndarray): [K, P] 1.0 (true positive) / 0.0, best prediction first.
         num_gt (int): ground-truth segments of the class (recall's denominator).
+        average_num_gt (float, optional): see :func:`precision_recall` (DETAD's AP_N).
 
     Returns:
         np.ndarray: [K] AP; zeros when there is no prediction or no ground truth.
@@ -187,10 +216,7 @@ def ap_from_flags(tp: np.ndarray, num_gt: int) -> np.ndarray:
     ap = np.zeros(tp.shape[0])
     if tp.shape[1] == 0 or num_gt == 0:
         return ap
-    tp_cum = np.cumsum(tp, axis=1)
-    fp_cum = np.cumsum(1.0 - tp, axis=1)
-    recall = tp_cum / float(num_gt)
-    precision = tp_cum / (tp_cum + fp_cum)
+    precision, recall = precision_recall(tp, num_gt, average_num_gt)
     for k in range(tp.shape[0]):
         ap[k] = interpolated_ap(precision[k], recall[k])
     return ap
