@@ -49,7 +49,9 @@ full fine-tuning
     saved backbone activations of every clip: ``k_saved = 20`` tensors of ``[N, C]``
     per block (without checkpointing; plus ``2 * heads * N^2`` attention
     probabilities with the plain attention path), or one ``[N, C]`` block input per
-    block with checkpointing plus one block's recompute for one micro-batch; the clip
+    block with checkpointing plus one block's recompute for one micro-batch (SlowFast:
+    ``K_FULL_CNN = 3.75`` per element of its residual blocks' outputs, counted as for
+    the adapters below, at 64 and 96 px alike; before, its largest tap stood in); the clip
     copy the patch embedding saves; and backward transients (``k_bwd = 10`` tensors of
     one micro-batch's ``[n, N, C]``).
 
@@ -86,6 +88,8 @@ K_HEAD = 180
 K_PEFT_VIT = {'STAdapter': 12.0, 'AIMAdapter': 19.5, 'TIAdapter': 13.0}
 #: the same for SlowFast, per element of the residual blocks' outputs
 K_PEFT_CNN = {'STAdapter': 4.7, 'AIMAdapter': 5.1, 'TIAdapter': 6.0}
+#: full fine-tuning of SlowFast (weights learn): saved per residual-block output element
+K_FULL_CNN = 3.75
 
 
 @dataclasses.dataclass
@@ -322,6 +326,13 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
     elif peft:
         terms['backbone_saved'] = _peft_saved(backbone, bb_cfg, vit, tok_c, block_sizes,
                                               clips, n, act_bytes)
+    elif vit is None and block_sizes:  # SlowFast: counted per residual block
+        clip_copy = frames * height * width * 3 * 4
+        if bb_cfg.get('with_cp', False):
+            saved = clips * sum(block_sizes) * 4 + n * K_FULL_CNN * max(block_sizes) * 4
+        else:
+            saved = clips * K_FULL_CNN * sum(block_sizes) * 4
+        terms['backbone_saved'] = saved + clip_copy + n * K_BWD * max(block_sizes) * 4
     else:
         blocks = vit['blocks'] if vit is not None else len(shapes)
         clip_copy = frames * height * width * 3 * 4
