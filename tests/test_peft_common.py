@@ -192,3 +192,22 @@ def test_slowfast_wrapper_leaves_no_bound_forward_and_copies_run():
             torch.nn.init.zeros_(a.pre_attn.conv.weight)
         assert torch.equal(model(frames).feats[-1], out)
         assert not torch.allclose(twin(frames).feats[-1], out)
+
+
+def test_synthetic_baseline_configs_are_deltas_over_the_base():
+    """Each synthetic baseline builds, trains only its adapters / neck beside the head,
+    and keeps the base's data, head and schedule."""
+    from losa_plugin.synthetic.baseline_strategies import BASELINE_STRATEGIES
+    base = Config.fromfile(osp.join(ROOT, 'configs/synthetic/base_tal_vit-tiny_synthetic.py'))
+    assert set(BASELINE_STRATEGIES) == {'st_adapter', 'aim', 'unipt', 'adatad'}
+    for name, path in BASELINE_STRATEGIES.items():
+        cfg = Config.fromfile(path)
+        for key in ('train_dataloader', 'param_scheduler', 'optim_wrapper', 'train_cfg'):
+            assert cfg[key] == base[key], (name, key)
+        assert cfg.model.head == base.model.head
+        init_default_scope('mmaction')
+        model = build_model_on_meta(cfg.model.to_dict())
+        own = 'neck.' if name == 'unipt' else 'backbone.adapters.'
+        learn = [n for n, p in model.named_parameters() if p.requires_grad]
+        assert any(n.startswith(own) for n in learn), name
+        assert all(n.startswith((own, 'head.')) for n in learn), name
