@@ -16,7 +16,7 @@ from losa_plugin.evaluation.error_analysis import analyze_errors, guess_preset
 from losa_plugin.evaluation.false_negative_analysis import false_negative_analysis
 from losa_plugin.evaluation.false_positive_analysis import (FP_TYPES,
                                                             false_positive_analysis)
-from losa_plugin.evaluation.gt_characteristics import (DETAD_BINS, Bins, assign_bins,
+from losa_plugin.evaluation.gt_characteristics import (DETAD_BINS, assign_bins,
                                                        filter_for_diagnosis,
                                                        gt_characteristics)
 from losa_plugin.evaluation.sensitivity_analysis import sensitivity_analysis

@@ -1,6 +1,6 @@
 """What the DETAD-style analyses share: the ground truth after DETAD's filter, its
 characteristics, and every class's ranked detections with their matches."""
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -85,13 +85,3 @@ def prepare_diagnosis(ground_truth: Sequence[dict], detections: Detections,
                          det_video=det_video, detections=detections,
                          characteristics=gt_characteristics(kept), dropped=dropped)
 
-
-def class_gt_rows(data: DiagnosisData) -> Dict[int, np.ndarray]:
-    """Rows of the flat ground truth per class label."""
-    return {c.label: np.flatnonzero(data.gt.labels == c.label) for c in data.classes}
-
-
-def ap_table(values: np.ndarray) -> Tuple[List[float], float]:
-    """[K, C] AP -> (mAP per threshold, average)."""
-    m = values.mean(axis=1)
-    return [float(x) for x in m], float(m.mean())
