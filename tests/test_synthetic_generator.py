@@ -273,3 +273,47 @@ def test_config_errors_name_the_field():
         SyntheticConfig.from_dict({'noise_colour': 3})
     with pytest.raises(ValueError, match='video_duration'):
         SyntheticConfig(video_duration=(20.0, 10.0))
+
+
+def test_ramp_clock_hand_values():
+    from losa_plugin.synthetic.scene import ramp_clock
+    # 12 frames at 12 fps (D = 1 s), speed 0 -> 1 over 0.25 s, 1 -> 0 over the last 0.5 s:
+    # tau(t) = t^2 / 0.5 for t <= 0.25, t - 0.125 up to 0.5, then minus (t - 0.5)^2 / 1
+    tau = ramp_clock(12, 12.0, 0.25, 0.5)
+    t = np.arange(12) / 12.0
+    expected = np.where(t <= 0.25, t**2 / 0.5, t - 0.125) - np.maximum(0, t - 0.5)**2
+    np.testing.assert_allclose(tau, expected, atol=1e-12)
+    assert tau[3] == pytest.approx(0.125)          # t = 0.25: 0.0625 / 0.5
+    assert tau[9] == pytest.approx(0.75 - 0.125 - 0.0625)
+    np.testing.assert_array_equal(ramp_clock(7, 12.0, 0.0, 0.0), np.arange(7) / 12.0)
+    # ramps longer than half the action are cut to half of it: speed peaks mid-action
+    short = ramp_clock(12, 12.0, 5.0, 5.0)
+    np.testing.assert_allclose(short, np.where(t <= 0.5, t**2, 0.5 - (1 - t)**2 + 0.0), atol=1e-12)
+
+
+def test_ramped_actions_start_and_end_slowly(tmp_path):
+    """With ramp_in / ramp_out, the object barely moves at the start and end of its
+    action (gradual onsets: the annotated segment spans the whole motion)."""
+    base = replace(CLEAN, classes=('RotateClockwise', ), action_duration=(3.0, 4.0),
+                   rotate_speed=(150.0, 150.0), object_aspect=(3.0, 3.0),
+                   video_duration=(12.0, 12.0))
+    ratios = {}
+    for name, cfg in (('ramped', replace(base, ramp_in=(1.0, 1.0), ramp_out=(1.0, 1.0))),
+                      ('plain', base)):
+        ann = generate_untrimmed(str(tmp_path / name), 1, seed=5, cfg=cfg)
+        with open(ann) as f:
+            (vid, entry), = json.load(f)['database'].items()
+        frames = decode(osp.join(osp.dirname(ann), 'videos', vid + '.mp4'))
+        *_, angle = _moments(_object_masks(frames, frames[0]))
+        edge, middle = [], []
+        n = int(round(0.5 * cfg.fps))
+        for a in entry['annotations']:
+            fs, fe = map(int, a['segment(frames)'])
+            # orientation change per frame, the axis angle taken modulo 180 degrees
+            step = np.abs((np.diff(angle[fs:fe]) + np.pi / 2) % np.pi - np.pi / 2)
+            edge += list(step[:n]) + list(step[-n:])
+            middle += list(step[2 * n:-2 * n])
+        ratios[name] = np.mean(edge) / np.mean(middle)
+    # over the first / last 0.5 s of a 1 s ramp the mean speed is a quarter of full speed
+    assert ratios["ramped"] < 0.45, ratios
+    assert ratios['plain'] > 0.75, ratios

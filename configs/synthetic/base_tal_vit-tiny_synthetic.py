@@ -9,13 +9,15 @@
 _base_ = ['../_base_/models/actionformer.py', '../_base_/default_runtime.py',
           './vit-tiny_synthetic.py']
 
-data_root = 'work_dirs/synthetic_benchmark/data/untrimmed'
+# what `bash tools/run_main.sh` writes (aligned regime, data seed 0); the tool passes
+# its own paths, these defaults let tools/train.py and tools/infer.py run the config
+data_root = 'work_dirs/synthetic_benchmark/data/full-s0/aligned/untrimmed'
 ann_file = data_root + '/annotations.json'
 video_dir = data_root + '/videos'
 # the pretraining recognizer's checkpoint (tools/synthetic_benchmark.py writes it)
-pretrained = 'work_dirs/synthetic_benchmark/pretrain/full/epoch_10.pth'
+pretrained = 'work_dirs/synthetic_benchmark/pretrain/full-s0/aligned/epoch_30.pth'
 
-num_classes = 6
+num_classes = 5
 clip_len = 16
 frame_interval = 1
 frames_per_cell = 2
@@ -85,9 +87,15 @@ val_evaluator = dict(type='TALMetric', ann_file=ann_file, subset='Test',
                      tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7])
 test_evaluator = val_evaluator
 
-# One schedule for every strategy (a fair comparison): AdamW, 1 warm-up epoch, cosine.
+# One schedule for every strategy (a fair comparison): AdamW, 1 warm-up epoch from lr 0
+# (as ActionFormer's), cosine. No EMA: ActionFormer evaluates an EMA of decay 0.999, which
+# after 320 steps would still weigh the initial weights by 0.999**320 = 0.73.
 max_epochs = 10
 warmup_epochs = 1
+# LoSA's scalar gates learn at 10x the lr, as in the THUMOS-14 schedule (docs/method.md,
+# "Gate learning rate"): under AdamW a gate moves at most ~lr a step, so over these 320
+# steps at most ~1.7 at 10x (~0.17 at 1x).
+gate_lr_mult = 10.0
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
@@ -96,11 +104,12 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'.scale': dict(decay_mult=0.0),
-                                    'gate': dict(decay_mult=0.0)}),
+                                    'fusion.gates': dict(decay_mult=0.0,
+                                                         lr_mult=gate_lr_mult)}),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
+    dict(type='ClosedFormLinearLR', start_factor=0.0, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6,
          by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]

@@ -10,8 +10,8 @@
 # RotateCounterClockwise), so a horizontal flip would swap labels.
 _base_ = ['../_base_/default_runtime.py', './vit-tiny_synthetic.py']
 
-data_root = 'work_dirs/synthetic_benchmark/data/trimmed'
-num_classes = 6
+data_root = 'work_dirs/synthetic_benchmark/data/full-s0/aligned/trimmed'
+num_classes = 5
 
 model = dict(
     type='Recognizer3D',

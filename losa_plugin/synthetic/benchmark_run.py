@@ -18,16 +18,24 @@ zero, i.e. without the adapters' contribution), ``adapter_share`` (for a LoSA ne
 RMS ratios of the adapters' output to the last layer's features on the test set, see
 :class:`AdapterShare`), ``train_loss`` (each
 loss term's mean over the last training epoch), ``gates`` (LoSA gate values, if any),
-``checkpoint`` (the last checkpoint written).
+``checkpoint`` (the last checkpoint written), ``val_history`` (the validation metrics
+after each validated epoch: the pretraining curve) and, with ``tap_cache``
+(``dict(root, mode)``, see :class:`ClipTapCache`), ``tap_cache`` (hits and misses).
+
+A spec with ``kind='generate'`` writes a synthetic data set instead
+(``what``: ``'untrimmed'`` or ``'trimmed'``, ``out_dir``, ``num``, ``seed``, ``cfg``:
+:class:`SyntheticConfig` fields), so the benchmark can generate the sets of two regimes
+on two cores at once.
 """
 import json
 import os.path as osp
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
+from mmengine.hooks import Hook
 
 
 def _learned_gates(neck) -> List[torch.nn.Parameter]:
@@ -101,20 +109,62 @@ class AdapterShare:
         return {k: (v / base) ** 0.5 for k, v in self.sq.items() if k != 'F_N'}
 
 
+class ValHistory(Hook):
+    """Records the validation metrics after every validated epoch.
+
+    Attributes:
+        history (list[dict]): ``{'epoch': e, <metric>: value, ...}`` in order.
+    """
+
+    def __init__(self) -> None:
+        self.history: List[Dict[str, float]] = []
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        row = {'epoch': int(runner.epoch)}
+        row.update({k: float(v) for k, v in (metrics or {}).items()})
+        self.history.append(row)
+
+
+def generate(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Write one synthetic set as a ``kind='generate'`` spec describes."""
+    from .config import SyntheticConfig
+    from .trimmed import generate_trimmed
+    from .untrimmed import generate_untrimmed
+    cfg = SyntheticConfig.from_dict(spec['cfg'])
+    t0 = time.perf_counter()
+    if spec['what'] == 'untrimmed':
+        generate_untrimmed(spec['out_dir'], int(spec['num']), int(spec['seed']), cfg)
+    elif spec['what'] == 'trimmed':
+        generate_trimmed(spec['out_dir'], int(spec['num']), int(spec['seed']), cfg)
+    else:
+        raise ValueError(f"generate spec: 'what' must be 'untrimmed' or 'trimmed', got "
+                         f"{spec['what']!r}")
+    return dict(time_s=time.perf_counter() - t0)
+
+
 def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Train (and optionally test) one config as ``spec`` describes; returns the result."""
     torch.set_num_threads(int(spec.get('threads', 1)))
+    if spec.get('kind', 'train') == 'generate':
+        return generate(spec)
     import losa_plugin  # noqa: F401  (compat shims and registration before mmaction.models)
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     from ..utils.memory import PeakMemoryMeter
+    from .clip_tap_cache import ClipTapCache
 
     cfg = Config.fromfile(spec['config'])
     cfg.merge_from_dict(spec.get('overrides', {}))
     cfg.work_dir = spec['work_dir']
     runner = Runner.from_cfg(cfg)
+    val_history = ValHistory()
+    runner.register_hook(val_history, priority='LOW')
     model = runner.model
+    cache = None
+    if spec.get('tap_cache'):
+        cache = ClipTapCache(model.backbone, spec['tap_cache']['root'],
+                             spec['tap_cache'].get('mode', 'read')).install()
     learnable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
@@ -152,6 +202,8 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     return dict(train_time_s=train_time, peak_mem_mb=meter.peak_mb, learnable_params=learnable,
                 total_params=total, metrics=metrics, metrics_gates_off=metrics_gates_off,
                 gates=gates, adapter_share=adapter_share, train_loss=train_loss,
+                val_history=val_history.history,
+                tap_cache=cache.stats() if cache is not None else None,
                 checkpoint=checkpoint if osp.isfile(checkpoint) else None)
 
 
@@ -161,7 +213,9 @@ def main(argv=None) -> None:
         raise SystemExit('usage: python -m losa_plugin.synthetic.benchmark_run SPEC.json')
     with open(argv[0]) as f:
         spec = json.load(f)
-    for key in ('config', 'work_dir', 'result'):
+    required = (('out_dir', 'what', 'num', 'seed', 'cfg', 'result')
+                if spec.get('kind') == 'generate' else ('config', 'work_dir', 'result'))
+    for key in required:
         if key not in spec:
             raise SystemExit(f'{argv[0]}: the run spec lacks the key {key!r}')
     result = run_spec(spec)

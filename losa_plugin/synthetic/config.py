@@ -40,6 +40,11 @@ class SyntheticConfig:
         max_overlap (float): overlap as a fraction of the shorter action. Default 0.4.
         idle_lead (Range): seconds the actor is on screen, still, before acting.
         idle_tail (Range): seconds it stays, still, after acting. Both default (0, 1.5).
+        ramp_in (Range): seconds over which an action's motion speeds up from rest to
+            full speed (a linear ease-in of the motion's clock), so its onset is gradual
+            and its first frames barely move. Default (0, 0): full speed from the first
+            frame. A ramp longer than half the action is shortened to half of it.
+        ramp_out (Range): the same at the end (ease-out). Default (0, 0).
         test_fraction (float): share of videos in subset ``'Test'`` (rest ``'Validation'``,
             the THUMOS-14 training subset). Default 1/3.
         clip_len (int): frames per backbone clip, only for the statistics. Default 16.
@@ -98,6 +103,8 @@ class SyntheticConfig:
     max_overlap: float = 0.4
     idle_lead: Range = (0.0, 1.5)
     idle_tail: Range = (0.0, 1.5)
+    ramp_in: Range = (0.0, 0.0)
+    ramp_out: Range = (0.0, 0.0)
     test_fraction: float = 1.0 / 3.0
     clip_len: int = 16
 
@@ -166,6 +173,7 @@ class SyntheticConfig:
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f'SyntheticConfig.classes has duplicates: {self.classes}')
         for name in ('video_duration', 'action_duration', 'gap', 'idle_lead', 'idle_tail',
+                     'ramp_in', 'ramp_out',
                      'clip_duration', 'object_length', 'object_aspect', 'move_speed',
                      'rotate_speed', 'scale_period', 'scale_range', 'blink_freq',
                      'orbit_speed', 'wander_period', 'static_distractors',

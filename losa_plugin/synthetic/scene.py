@@ -62,6 +62,29 @@ def _concat(*tracks: Track) -> Track:
     return Track(*(np.concatenate(parts) for parts in zip(*tracks)))
 
 
+def ramp_clock(num_frames: int, fps: float, ramp_in: float, ramp_out: float) -> np.ndarray:
+    """The motion clock of an action with gradual onset and end, ``[num_frames]`` seconds.
+
+    The motion's speed rises linearly from 0 to 1 over the first ``ramp_in`` seconds and
+    falls back to 0 over the last ``ramp_out`` (each at most half the action), so the
+    clock is the integral of that speed: ``tau(t) = t - e_in(t) - e_out(t)`` with
+    ``e_in = m - m**2 / (2 r_in)``, ``m = min(t, r_in)``, and ``e_out = a**2 / (2 r_out)``,
+    ``a = max(0, t - (D - r_out))``, ``D = num_frames / fps``. With both ramps at zero it
+    is the plain clock ``t = k / fps``.
+    """
+    t = np.arange(num_frames) / fps
+    duration = num_frames / fps
+    r_in, r_out = min(ramp_in, duration / 2), min(ramp_out, duration / 2)
+    tau = t.copy()
+    if r_in > 0:
+        m = np.minimum(t, r_in)
+        tau -= m - m**2 / (2 * r_in)
+    if r_out > 0:
+        a = np.maximum(0.0, t - (duration - r_out))
+        tau -= a**2 / (2 * r_out)
+    return tau
+
+
 def _smooth_signal(rng: np.random.Generator, t: np.ndarray, freqs, k: int) -> np.ndarray:
     """Sum of ``k`` sinusoids with random frequencies in ``freqs`` Hz, unit-ish amplitude."""
     f = rng.uniform(*freqs, size=k)
@@ -92,7 +115,12 @@ def build_scene(rng: np.random.Generator, cfg, num_frames: int, actions: List[Ac
             raise ValueError(f'action {act} does not fit a video of {num_frames} frames')
         look = sample_look(rng, cfg, background.mean_colour)
         motion = MOTIONS[cfg.classes[act.label]]
-        track = motion(rng, np.arange(act.end - act.start) / fps, _ctx(cfg, look))
+        clock = np.arange(act.end - act.start) / fps
+        if cfg.ramp_in[1] > 0 or cfg.ramp_out[1] > 0:
+            # drawn only when ramps are on, so data without them stays as it was
+            clock = ramp_clock(act.end - act.start, fps, rng.uniform(*cfg.ramp_in),
+                               rng.uniform(*cfg.ramp_out))
+        track = motion(rng, clock, _ctx(cfg, look))
         parts = [hold(track, 0, act.lead), track, hold(track, -1, act.tail)]
         actors.append(Sprite(first_frame=act.start - act.lead, track=_concat(*parts), **look))
     for _ in range(idle_actors):
