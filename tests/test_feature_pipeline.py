@@ -220,6 +220,33 @@ def test_truncation_keeps_gt_and_respects_max_len(tmp_path):
     assert len(seen_starts) > 3  # windows move
 
 
+def test_truncation_rule_at_the_crop_edges(tmp_path):
+    """140 steps cropped to 128 (start 0..12): A = [120, 136] is always kept and clipped
+    to the widened end (start + 130: 130 on the window's grid for starts <= 6, beyond
+    the window's 128); B = [2, 10]
+    is kept exactly when half of it lies past start - 2 (for starts 7 and 8 only thanks
+    to the widening), unclipped while it starts inside the widened crop."""
+    fps = 30.0
+    to_sec = lambda g: (np.asarray(g) * STRIDE + FPF / 2) / fps  # noqa: E731
+    grid = np.array([[2.0, 10.0], [60.0, 70.0], [120.0, 136.0]])
+    widened_keep = past_end = 0
+    for seed in range(40):
+        out = run_pipeline(tmp_path, to_sec(grid).tolist(), num=140, fps=fps, seed=seed,
+                           truncate=dict(max_seq_len=128, trunc_thresh=0.5))
+        meta, gt = out['data_samples'].metainfo, out['data_samples'].gt_instances
+        start = meta['window_start'] // STRIDE
+        lo, hi = start - 2, start + 130
+        b_kept = (10 - max(2, lo)) / 8 >= 0.5
+        expected = ([0] if b_kept else []) + [1, 2]
+        assert gt.labels.tolist() == expected, start
+        rel = grid[expected].clip(lo, hi) - start
+        np.testing.assert_allclose(gt.segments.numpy(), rel, atol=1e-4)
+        past_end += gt.segments[-1, 1].item() > 128 + 1e-3
+        widened_keep += b_kept and (10 - max(2, start)) / 8 < 0.5
+    assert widened_keep > 0  # some crop kept B only because of the 2-step widening
+    assert past_end > 0  # and some clipped A past the window's own end
+
+
 def test_uncropped_sequence_keeps_its_ground_truth_unclipped(tmp_path):
     """A sequence that fits (no crop) keeps every segment as it is, even one running
     past the last feature, as ActionFormer leaves such samples untouched."""
