@@ -128,7 +128,7 @@ def test_shared_query_projection_equals_own_projection_with_the_same_weights():
 
 def test_bad_adapter_inputs_are_reported():
     short, _ = _adapter_pair()
-    q, kv = torch.randn(1, 3, 2, 8), torch.randn(1, 3, 4, 8)
+    q, kv = torch.zeros(1, 3, 2, 8), torch.zeros(1, 3, 4, 8)
     qm, km = _masks(torch.ones(1, 3, dtype=torch.bool), 2, 4)
     with pytest.raises(ValueError, match='masks must be'):
         short(q, kv, km, km)
@@ -139,6 +139,7 @@ def test_bad_adapter_inputs_are_reported():
 
 
 def test_attention_rows_without_any_key_are_zero_not_nan():
+    torch.manual_seed(8)
     attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5)
     with torch.no_grad():
         attn.out_proj.bias.fill_(1.0)  # a key-less row must not leak the bias either
@@ -155,6 +156,7 @@ def test_attention_rows_without_any_key_are_zero_not_nan():
 
 
 def test_attention_with_distinct_widths_matches_a_hand_written_reference():
+    torch.manual_seed(9)
     attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5, query_channels=6,
                                     kv_channels=10, out_channels=3)
     assert attn.dim == 4  # from the query width: round(6 * 0.5) = 3 -> 4
@@ -166,3 +168,94 @@ def test_attention_with_distinct_widths_matches_a_hand_written_reference():
     assert out.shape == (2, 3, 3)
     torch.testing.assert_close(out[:1], ref, rtol=1e-5, atol=1e-6)
     assert torch.count_nonzero(out[1]) == 0  # no valid key: zeros, not NaN
+
+
+def _hand_sinusoid(pos, dim):
+    """``[sin(p f_0) .. sin(p f_{h-1}), cos(p f_0) .. cos(p f_{h-1})]``, ``f_k =
+    10000^(-k / h)``, ``h = dim / 2``, in plain Python floats."""
+    half = dim // 2
+    freqs = [10000.0 ** (-k / half) for k in range(half)]
+    return torch.tensor([math.sin(pos * f) for f in freqs] + [math.cos(pos * f) for f in freqs])
+
+
+def _hand_positional_adapter(adapter, query, kv, qm, km, kind, direction=1):
+    """Both adapters written out token by token, with positions in last-layer token
+    units. A query token ``j`` of clip ``t`` (``T_i`` tokens a clip) sits at the centre
+    of its span, ``(j + 0.5) * T_N / T_i - 0.5`` within its clip; key token ``k`` of clip
+    ``s`` at ``k`` within its clip.
+
+    * ``kind='short'``: clip-local query positions; keys of clips ``s`` with
+      ``|s - t| <= r`` at ``(s - t) * T_N + k``: later clips at positive offsets.
+    * ``kind='long'``: global positions, query ``t * T_N + local``, key ``s * T_N + k``.
+
+    ``direction=-1`` gives the same with the key clips' offsets reversed (a bug the
+    tests show this reference can tell apart).
+    """
+    a = adapter.attn
+    b_n, t_n, ti, _ = query.shape
+    tn = kv.shape[2]
+    d, h = a.dim, a.n_heads
+    e = d // h
+    r = None if kind == 'long' else adapter.short_range_clips
+    width = adapter.out_channels
+    out = torch.zeros(b_n, t_n, ti, width)
+    for b in range(b_n):
+        for t in range(t_n):
+            for j in range(ti):
+                if not qm[b, t, j]:
+                    continue
+                local = (j + 0.5) * tn / ti - 0.5
+                q_pos = local if kind == 'short' else t * tn + local
+                q = a.q_proj(query[b, t, j]) + _hand_sinusoid(q_pos, d)
+                keys, values = [], []
+                for s in range(t_n):
+                    if r is not None and abs(s - t) > r:
+                        continue
+                    for k in range(tn):
+                        if not km[b, s, k]:
+                            continue
+                        if kind == 'short':
+                            k_pos = direction * (s - t) * tn + k
+                        else:
+                            k_pos = (s if direction == 1 else t_n - 1 - s) * tn + k
+                        keys.append(a.k_proj(kv[b, s, k]) + _hand_sinusoid(k_pos, d))
+                        values.append(a.v_proj(kv[b, s, k]))
+                attended = torch.zeros(width)
+                if keys:
+                    heads = []
+                    for hh in range(h):
+                        sl = slice(hh * e, (hh + 1) * e)
+                        logits = torch.stack([q[sl] @ key[sl] for key in keys]) / math.sqrt(e)
+                        w = logits.softmax(0)
+                        heads.append(sum(wi * v[sl] for wi, v in zip(w, values)))
+                    attended = a.out_proj(torch.cat(heads))
+                out[b, t, j] = attended + (query[b, t, j] if adapter.output == 'residual' else 0)
+    return out
+
+
+@pytest.mark.parametrize('output', ['residual', 'attention'])
+@pytest.mark.parametrize('r', [0, 1, 2, None])
+def test_adapters_with_positions_match_a_hand_written_reference(r, output):
+    """Positions, windows and masks against :func:`_hand_positional_adapter`: 5 clips
+    of 2 query / 4 key tokens (fractional query positions 0.5, 2.5), query width 6,
+    the last clip half padded and the first clip of the second window invalid. Offsets
+    in the wrong direction give outputs far from the adapter's."""
+    torch.manual_seed(11)
+    short = ShortRangeAdapter(8, 2, 0.5, short_range_clips=r, query_channels=6,
+                              output=output)
+    long = LongRangeAdapter(8, 2, 0.5, query_channels=6, output=output)
+    g = torch.Generator().manual_seed(12)
+    q, kv = torch.randn(2, 5, 2, 6, generator=g), torch.randn(2, 5, 4, 8, generator=g)
+    qm, km = _masks(torch.ones(2, 5, dtype=torch.bool), 2, 4)
+    qm, km = qm.clone(), km.clone()
+    qm[0, 4, 1:], km[0, 4, 2:] = False, False  # a partly padded last clip
+    qm[1, 0], km[1, 0] = False, False          # an invalid clip
+    cases = [(short, 'short')] + ([(long, 'long')] if r == 0 else [])
+    for adapter, kind in cases:
+        with torch.no_grad():
+            out = adapter(q, kv, qm, km)
+            ref = _hand_positional_adapter(adapter, q, kv, qm, km, kind)
+            wrong = _hand_positional_adapter(adapter, q, kv, qm, km, kind, direction=-1)
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        if kind == 'long' or r != 0:  # r = 0 has no offsets to reverse
+            assert (wrong - out).abs().max() > 0.02, (kind, (wrong - out).abs().max())
