@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import losa_plugin  # noqa: E402,F401
-from losa_plugin.engine import add_trainable_checkpoint_hook  # noqa: E402
+from losa_plugin.engine import add_plugin_hooks  # noqa: E402
 from losa_plugin.utils.launch import (add_common_args, load_config,  # noqa: E402
                                       shutdown_distributed)
 
@@ -34,8 +34,9 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
-    # trainable-only checkpoints load with their frozen backbone (docs/checkpoints.md)
-    add_trainable_checkpoint_hook(cfg)
+    # trainable-only checkpoints load with their frozen backbone (docs/checkpoints.md),
+    # strictly; non-finite guard, exact resume, data / model checks (docs/robustness.md)
+    add_plugin_hooks(cfg)
     cfg.load_from = args.checkpoint
     if args.dump is not None:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]

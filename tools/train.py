@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import losa_plugin  # noqa: E402,F401  (compat shims + registration)
-from losa_plugin.engine import add_trainable_checkpoint_hook  # noqa: E402
+from losa_plugin.engine import add_plugin_hooks  # noqa: E402
 from losa_plugin.utils.launch import (add_common_args, enable_amp, load_config,  # noqa: E402
                                       shutdown_distributed)
 
@@ -36,8 +36,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
-    # trainable-only checkpoints load with their frozen backbone (docs/checkpoints.md)
-    add_trainable_checkpoint_hook(cfg)
+    # trainable-only checkpoints load with their frozen backbone (docs/checkpoints.md),
+    # strictly; non-finite guard, exact resume, data / model checks (docs/robustness.md)
+    add_plugin_hooks(cfg)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':

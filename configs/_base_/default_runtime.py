@@ -13,8 +13,19 @@ default_hooks = dict(
     sync_buffers=dict(type='SyncBuffersHook'),
     # frozen, pretrained backbone: checkpoints hold the trainable part plus the backbone
     # file's path and hash, re-attached when loading (docs/checkpoints.md);
-    # save_trainable_only=False keeps full checkpoints
-    trainable_checkpoint=dict(type='TrainableCheckpointHook', save_trainable_only=True))
+    # save_trainable_only=False keeps full checkpoints. Loading is strict: a checkpoint
+    # of another model is an error listing the keys (strict_load=False to fine-tune
+    # from a partial one)
+    trainable_checkpoint=dict(type='TrainableCheckpointHook', save_trainable_only=True,
+                              strict_load=True),
+    # docs/robustness.md: a non-finite loss / gradient stops training before any weight
+    # changes (action='skip' skips and counts such steps instead)
+    nonfinite_guard=dict(type='NonFiniteGuardHook', action='raise'),
+    # exact resume: sampler seed in checkpoints, global random states re-seeded per
+    # iteration when the train sampler is a SeededSampler (per-sample seeds)
+    exact_resume=dict(type='ExactResumeHook'),
+    # head num_classes vs the datasets' classes, raw-video test window >= one clip
+    data_model_check=dict(type='DataModelCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

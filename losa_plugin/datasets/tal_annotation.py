@@ -1,10 +1,13 @@
 """Reading ActivityNet-style ``database`` annotation files (THUMOS-14, ActivityNet-v1.3).
 
 One parser serves the datasets (training / inference) and the metric (evaluation), so
-both see the same videos, classes and segments.
+both see the same videos, classes and segments. It also validates the file in one
+place (:func:`validate_entry`): every type and value it relies on is checked, and each
+error names the file, the video and the field (docs/robustness.md).
 """
 import json
-from typing import Dict, List, Optional, Sequence, Union
+import math
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -23,6 +26,89 @@ def load_database(ann_file: str) -> Dict[str, dict]:
         raise ValueError(f"{ann_file}: expected a JSON object with a 'database' key "
                          '(ActivityNet annotation format)')
     return content['database']
+
+
+def _where(ann_file: str, vid: str, field: str) -> str:
+    return f"{ann_file}: video '{vid}' field '{field}'"
+
+
+def _number(value: Any, ann_file: str, vid: str, field: str) -> float:
+    """``value`` as a finite float; bool and strings are refused (JSON numbers only)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'{_where(ann_file, vid, field)}: expected a number, got '
+                         f'{type(value).__name__} {value!r}')
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f'{_where(ann_file, vid, field)}: expected a finite number, got '
+                         f'{value!r}')
+    return value
+
+
+def validate_entry(vid: str, entry: Any, ann_file: str = '<database>',
+                   labels_only: bool = False) -> None:
+    """Check one ``database`` entry; raise ``ValueError`` naming file, video and field.
+
+    Rules: the entry is an object; ``subset`` a string; ``duration`` absent / null (kept,
+    as ActivityNet's entries without one) or a number > 0; ``fps`` absent / null or a
+    number > 0; ``annotations`` absent or a list of objects, each with ``label`` a string,
+    ``label_id`` (optional) an integer, and ``segment`` two finite numbers
+    ``[start, end]`` with ``0 <= start <= end`` (zero-length segments exist in
+    ActivityNet-v1.3 and are kept). A segment ending after ``duration`` is *not* an
+    error: the real THUMOS-14 and ActivityNet files hold such segments, and evaluation
+    takes the ground truth as the file gives it.
+
+    Args:
+        labels_only: check only what :func:`resolve_class_names` reads (used for the
+            entries of subsets that are not loaded).
+    """
+    if not isinstance(entry, dict):
+        raise ValueError(f"{ann_file}: video '{vid}': expected an object, got "
+                         f'{type(entry).__name__}')
+    anns = entry.get('annotations', [])
+    if not isinstance(anns, list):
+        raise ValueError(f'{_where(ann_file, vid, "annotations")}: expected a list, got '
+                         f'{type(anns).__name__}')
+    for k, ann in enumerate(anns):
+        field = f'annotations[{k}]'
+        if not isinstance(ann, dict):
+            raise ValueError(f'{_where(ann_file, vid, field)}: expected an object, got '
+                             f'{type(ann).__name__}')
+        if 'label' not in ann:
+            raise ValueError(f'{_where(ann_file, vid, field + ".label")}: missing (keys: '
+                             f'{sorted(ann)})')
+        if not isinstance(ann['label'], str):
+            raise ValueError(f'{_where(ann_file, vid, field + ".label")}: expected a '
+                             f"string, got {type(ann['label']).__name__} {ann['label']!r}")
+        if 'label_id' in ann and (isinstance(ann['label_id'], bool)
+                                  or not isinstance(ann['label_id'], int)):
+            raise ValueError(f'{_where(ann_file, vid, field + ".label_id")}: expected an '
+                             f"integer, got {type(ann['label_id']).__name__} "
+                             f"{ann['label_id']!r}")
+        if labels_only:
+            continue
+        seg = ann.get('segment')
+        if not (isinstance(seg, (list, tuple)) and len(seg) == 2):
+            raise ValueError(f'{_where(ann_file, vid, field + ".segment")}: must be '
+                             f'[start, end] in seconds, got {seg!r}')
+        start = _number(seg[0], ann_file, vid, field + '.segment[0]')
+        end = _number(seg[1], ann_file, vid, field + '.segment[1]')
+        if start < 0:
+            raise ValueError(f'{_where(ann_file, vid, field + ".segment")}: starts before '
+                             f'0 s ({seg!r})')
+        if end < start:
+            raise ValueError(f'{_where(ann_file, vid, field + ".segment")}: end {end} < '
+                             f'start {start}')
+    if labels_only:
+        return
+    if not isinstance(entry.get('subset'), str):
+        raise ValueError(f'{_where(ann_file, vid, "subset")}: expected a string, got '
+                         f"{entry.get('subset')!r}")
+    for field in ('duration', 'fps'):
+        if entry.get(field) is not None:
+            value = _number(entry[field], ann_file, vid, field)
+            if value <= 0:
+                raise ValueError(f'{_where(ann_file, vid, field)}: must be > 0, got '
+                                 f'{entry[field]!r}')
 
 
 def resolve_class_names(database: Dict[str, dict],
@@ -100,11 +186,18 @@ def load_tal_annotations(ann_file: str,
         ``labels`` [N] int64, ``class_names``.
 
     Raises:
-        ValueError: naming the file, video and field, for malformed entries, an unknown
-            label (with ``unknown_label='error'``) or an empty subset.
+        ValueError: naming the file, video and field, for malformed entries (types and
+            values, see :func:`validate_entry`), an unknown label (with
+            ``unknown_label='error'``) or an empty subset.
     """
     database = load_database(ann_file)
     subsets = [subset] if isinstance(subset, str) else list(subset)
+    if not isinstance(database, dict):
+        raise ValueError(f"{ann_file}: 'database' must map video ids to entries, got "
+                         f'{type(database).__name__}')
+    for vid, entry in database.items():
+        loaded = isinstance(entry, dict) and entry.get('subset') in subsets
+        validate_entry(vid, entry, ann_file, labels_only=not loaded)
     classes = resolve_class_names(database, class_names, ann_file)
     index = {name: i for i, name in enumerate(classes)}
     logger = MMLogger.get_current_instance()
@@ -114,11 +207,8 @@ def load_tal_annotations(ann_file: str,
             continue
         segs, labels = [], []
         for k, ann in enumerate(entry.get('annotations', [])):
-            seg = ann.get('segment')
-            if not (isinstance(seg, (list, tuple)) and len(seg) == 2):
-                raise ValueError(f"{ann_file}: video '{vid}' annotation {k}: 'segment' must be "
-                                 f'[start, end] in seconds, got {seg!r}')
-            if ann.get('label') not in index:
+            seg = ann['segment']  # checked by validate_entry
+            if ann['label'] not in index:
                 if unknown_label == 'skip':
                     n_unknown += 1
                     continue

@@ -1,12 +1,13 @@
 """Untrimmed-video dataset for temporal action localization (features or raw video)."""
 import os.path as osp
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
+from ..engine.sample_seed import sample_seed_of, seeded_random_states
 from .tal_annotation import load_tal_annotations
 from .transforms.window_sampling import sliding_windows
 
@@ -74,6 +75,16 @@ class TALDataset(BaseDataset):
         check_files (bool): check at load time that every feature / video file
             exists. Default True.
         unknown_label (str): ``'error'`` or ``'skip'`` (see the parser). Default 'error'.
+        duration_check (str): what a video file (or feature file) much shorter than
+            its annotated ``duration`` gives: ``'warn'`` (default; one warning naming
+            each such video), ``'error'`` (``ValueError`` naming them) or ``'off'``.
+            The file's length comes from the video probe (video input; also fills
+            ``total_frames``) or from the feature file's header: ``((T - 1) *
+            feature_stride + frames_per_feature) / fps`` seconds, checked only when the
+            annotation gives the fps (with ``default_fps`` the features' rate is a
+            guess). Only with ``check_files``.
+        duration_tolerance (float): the fraction of the annotated duration a file may
+            lack before it counts as shorter. Default 0.1.
         class_agnostic (bool): map every label to 0 (after duplicate removal on the
             real labels, as ActionFormer), for a one-class detector whose segments get
             their classes from an external video-level classifier at test time
@@ -83,9 +94,13 @@ class TALDataset(BaseDataset):
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset` (``indices``,
             ``serialize_data``, ``lazy_init``, ``max_refetch``, ``metainfo``).
 
-    Bad input:
-        * a segment with end < start: ``ValueError`` naming the file, the video and
-          the field ``segment`` (both modes);
+    Bad input (see also docs/robustness.md):
+        * malformed or out-of-range annotation values (types, fps <= 0, duration <= 0,
+          a segment starting before 0 s or with end < start): ``ValueError`` from the
+          parser naming the file, the video and the field (both modes);
+        * a video / feature file shorter than its annotated duration by more than
+          ``duration_tolerance``: a warning naming it (``duration_check='error'``:
+          ``ValueError``);
         * a segment past the video's ``duration`` (training): clipped (end after it)
           or dropped (start at / after it); totals logged once per dataset. The real
           THUMOS-14 file has 26 such test segments (e.g. ``video_test_0000270``);
@@ -102,6 +117,14 @@ class TALDataset(BaseDataset):
     ``window_len``; for video also ``total_frames`` (from the file when
     ``video_reader.probe_video`` exists and a frame count is needed, else
     ``round(duration * fps)`` as a hint, or None).
+
+    Per-sample seeds: an index from :class:`~losa_plugin.engine.SeededSampler` carries
+    a seed derived from (sampler seed, epoch, position); the pipeline of that sample then
+    runs with numpy's, Python's and torch's global random states seeded from it (and the
+    caller's states restored afterwards), so a random training window depends on neither
+    the data-loader worker that loads it nor an interruption of the run
+    (docs/robustness.md, exact resume). A plain index runs on the global states as they
+    are (mmengine's per-worker seeding).
     """
 
     def __init__(self,
@@ -126,6 +149,8 @@ class TALDataset(BaseDataset):
                  default_fps: Optional[float] = None,
                  check_files: bool = True,
                  unknown_label: str = 'error',
+                 duration_check: str = 'warn',
+                 duration_tolerance: float = 0.1,
                  class_agnostic: bool = False,
                  **kwargs) -> None:
         if input_type not in ('feature', 'video'):
@@ -141,6 +166,11 @@ class TALDataset(BaseDataset):
             if not (isinstance(test_window, dict) and 'size' in test_window):
                 raise ValueError('test_window must be dict(size=int, overlap=float), got '
                                  f'{test_window!r}')
+        if duration_check not in ('warn', 'error', 'off'):
+            raise ValueError("duration_check must be 'warn', 'error' or 'off', got "
+                             f'{duration_check!r}')
+        if not 0 <= duration_tolerance < 1:
+            raise ValueError(f'duration_tolerance must be in [0, 1), got {duration_tolerance!r}')
         self.subset = subset
         self.input_type = input_type
         self.file_ext = feature_ext if input_type == 'feature' else video_ext
@@ -158,6 +188,8 @@ class TALDataset(BaseDataset):
         self.default_fps = default_fps
         self.check_files = check_files
         self.unknown_label = unknown_label
+        self.duration_check = duration_check
+        self.duration_tolerance = float(duration_tolerance)
         self.class_agnostic = bool(class_agnostic)
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          pipeline=list(pipeline), test_mode=test_mode, **kwargs)
@@ -180,10 +212,10 @@ class TALDataset(BaseDataset):
                         f'of {n_cls} classes mapped to label 0')
         path_key = f'{self.input_type}_path'
         n_clipped = n_dropped = n_empty = 0
-        data_list, missing = [], []
+        data_list, missing, short = [], [], []
         for video in videos:
             vid = video['video_id']
-            segments, labels = self._check_segments(video)
+            segments, labels = video['segments'], video['labels']
             if self.class_agnostic:
                 labels = np.zeros_like(labels)
             if self.clip_to_duration and video['duration'] is not None:
@@ -209,12 +241,19 @@ class TALDataset(BaseDataset):
             info[path_key] = path
             if self.input_type == 'video':
                 info['total_frames'] = self._frame_hint(info)
+            if self.check_files and self.duration_check != 'off':
+                covered = self._file_seconds(info, video['fps'] is not None)
+                if covered is not None and covered < (1 - self.duration_tolerance) \
+                        * info['duration']:
+                    short.append((vid, path, covered, info['duration']))
             data_list.extend(self._split_windows(info))
         if missing:
             shown = '; '.join(f"video '{v}': {p}" for v, p in missing[:_SHOW_MISSING])
             raise FileNotFoundError(
                 f'{self.ann_file}: {len(missing)} of {len(videos)} {self.input_type} '
                 f'files of subset {self.subset!r} are missing, e.g. {shown}')
+        if short:
+            self._report_short(short)
         if n_clipped or n_dropped:
             logger.info(f'{self.ann_file} [{self.subset}]: {n_clipped + n_dropped} '
                         f'segments extend past the video duration: {n_clipped} clipped '
@@ -229,14 +268,45 @@ class TALDataset(BaseDataset):
                              f'videos ({n_empty} without ground truth)')
         return data_list
 
-    def _check_segments(self, video: dict):
-        segments, labels = video['segments'], video['labels']
-        bad = np.nonzero(segments[:, 1] < segments[:, 0])[0]
-        if len(bad):
-            s, e = segments[bad[0]]
-            raise ValueError(f"{self.ann_file}: video '{video['video_id']}' field "
-                             f"'segment': end {e} < start {s} ({len(bad)} such segments)")
-        return segments, labels
+    def prepare_data(self, idx: Any) -> Any:
+        """The pipeline's output for ``idx``; with a seeded index (from
+        :class:`~losa_plugin.engine.SeededSampler`) under the index's own random
+        states."""
+        seed = sample_seed_of(idx)
+        if seed is None:
+            return super().prepare_data(idx)
+        with seeded_random_states(seed):
+            return super().prepare_data(int(idx))
+
+    def _file_seconds(self, info: dict, fps_from_annotation: bool) -> Optional[float]:
+        """Seconds the video / feature file covers, or None when unknown (no duration,
+        no probe, features with a guessed fps)."""
+        if info['duration'] is None:
+            return None
+        if self.input_type == 'video':
+            try:
+                num = _probe_num_frames(info['video_path'], info['fps'])
+            except (OSError, ValueError, RuntimeError):  # VideoReadError: reported when read
+                return None
+            if num is None:
+                return None
+            info['total_frames'] = num
+            return num / info['fps']
+        if not fps_from_annotation:
+            return None
+        steps = self._count_steps(info)
+        return ((steps - 1) * self.feature_stride + self.frames_per_feature) / info['fps']
+
+    def _report_short(self, short: list) -> None:
+        shown = '; '.join(f"video '{v}': {p} covers {c:.2f} s of {d:.2f} s"
+                          for v, p, c, d in short[:_SHOW_MISSING])
+        msg = (f'{self.ann_file} [{self.subset}]: {len(short)} files are shorter than '
+               f'their annotated duration by more than {self.duration_tolerance:.0%}: '
+               f'{shown}')
+        if self.duration_check == 'error':
+            raise ValueError(msg + " (duration_check='warn' to go on)")
+        MMLogger.get_current_instance().warning(
+            msg + '; ground truth past the end of a file cannot be learned')
 
     @staticmethod
     def _clip(segments: np.ndarray, labels: np.ndarray, duration: float):

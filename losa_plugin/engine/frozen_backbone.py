@@ -211,6 +211,9 @@ def load_tal_checkpoint(model: nn.Module, filename: str, map_location: str = 'cp
     averaged weights (mmengine swaps them in when saving), i.e. what ``tools/test.py``
     evaluates.
 
+    ``strict`` also refuses NaN / inf values and lists every mismatch
+    (:func:`~losa_plugin.engine.checkpoint_match.check_checkpoint_matches`).
+
     Returns:
         The checkpoint dict (its ``meta`` carries ``dataset_meta`` when saved by a
         Runner).
@@ -224,6 +227,9 @@ def load_tal_checkpoint(model: nn.Module, filename: str, map_location: str = 'cp
                          f'got {type(checkpoint).__name__} with keys '
                          f'{sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else "-"}')
     reattach_frozen_backbone(checkpoint, model, filename)
+    if strict:
+        from .checkpoint_match import check_checkpoint_matches
+        check_checkpoint_matches(model, checkpoint, filename)
     _load_checkpoint_to_model(model, checkpoint, strict=strict)
     return checkpoint
 

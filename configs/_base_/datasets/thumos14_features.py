@@ -42,7 +42,8 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample seeds of the random windows: exact resume (docs/robustness.md)
+    sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(**dataset_common, subset='Validation', pipeline=train_pipeline))
 val_dataloader = dict(

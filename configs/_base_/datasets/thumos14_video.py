@@ -45,7 +45,8 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample seeds of the random windows: exact resume (docs/robustness.md)
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file,

@@ -28,6 +28,9 @@ class LoadTALFeature(BaseTransform):
     optional ``window_start`` / ``window_len`` (feature steps, set by the dataset for
     test windows): the features are sliced to that window.
 
+    A file holding NaN / inf values is refused (``ValueError`` naming the video, the
+    file, the count and the first time step), in training and in testing alike.
+
     Added / updated keys: ``feat`` [C, T] (``dtype``), ``window_start_step``,
     ``window_start`` (frames), ``window_offset`` (frames), ``valid_len`` (T),
     ``feature_stride``.
@@ -56,6 +59,17 @@ class LoadTALFeature(BaseTransform):
         if feat.ndim != 2:
             raise ValueError(f"video '{vid}': feature file {path} has shape {feat.shape}, "
                              f'expected 2-D {self.format}')
+        if not np.issubdtype(feat.dtype, np.number):
+            raise ValueError(f"video '{vid}': feature file {path} holds {feat.dtype}, "
+                             'expected numbers')
+        finite = np.isfinite(feat)
+        if not finite.all():
+            bad = np.argwhere(~finite)
+            step = bad[0][0] if self.format == 'TC' else bad[0][1]
+            raise ValueError(
+                f"video '{vid}': feature file {path} holds {len(bad)} non-finite values "
+                f'(NaN / inf), the first at time step {step}; re-extract the features of '
+                'this video (a NaN input makes the loss, then every weight, NaN)')
         if self.format == 'TC':
             feat = feat.T
         feat = np.ascontiguousarray(feat, dtype=self.dtype)

@@ -55,7 +55,8 @@ class SampleVideoWindow(BaseTransform):
 
     Frames past the end of the video are padded (the index repeats the last valid
     frame) up to a multiple of ``clip_len``, at least one clip; ``valid_len`` counts
-    the real ones. A video shorter than one clip is therefore padded, not rejected.
+    the real ones. A video shorter than one clip is therefore padded, not rejected; a
+    test window (``window_len``) shorter than one clip of a longer video is refused.
 
     fps: frame indices come from the file, so the file's fps is the one that maps
     them to seconds; when the annotation's fps differs by more than 1 % we use the
@@ -168,7 +169,16 @@ class SampleVideoWindow(BaseTransform):
                                  f'video (0..{num_frames - 1} frames)')
             if results.get('window_len') is None:  # whole video from start
                 return start, math.ceil((num_frames - start) / s)
-            length = min(int(results['window_len']), num_frames - start)
+            window_len = int(results['window_len'])
+            if window_len < self.clip_len * s and num_frames - start > window_len:
+                # a configured window shorter than a clip (a video that is itself
+                # shorter than one clip is padded, as documented above)
+                raise ValueError(
+                    f'{video_path_of(results)}: test window of {window_len} frames is '
+                    f'shorter than one clip (clip_len={self.clip_len} x frame_interval='
+                    f'{s} = {self.clip_len * s} frames); raise the dataset\'s '
+                    'test_window.size')
+            length = min(window_len, num_frames - start)
             return start, min(math.ceil(length / s), self.window_frames)
         total_cells = math.ceil(num_frames / stride)
         segs = np.asarray(results.get('segments', np.zeros((0, 2))),

@@ -11,6 +11,12 @@ never gets a gradient, so AdamW keeps no moments for it), and
 :class:`~losa_plugin.engine.hooks.TrainableEMAHook` averages the trainable parameters
 only, so a trainable-only checkpoint holds no backbone weight anywhere.
 
+Loading is strict (:mod:`losa_plugin.engine.checkpoint_match`): after the backbone is
+re-attached, any missing, unexpected or mis-shaped key and any NaN / inf value of the
+checkpoint is an error listing them, instead of mmengine's warnings
+(``strict_load=False`` keeps mmengine's partial loading, e.g. to fine-tune from a model
+with another class count).
+
 Priority ``ABOVE_NORMAL`` (40): before EMA hooks (49 / 50 in our configs) so that on
 loading they already see the re-attached backbone, and on saving the averaged model's
 swap only touches trainable keys.
@@ -21,6 +27,7 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 
+from ..checkpoint_match import check_checkpoint_matches
 from ..frozen_backbone import (backbone_sha256, find_frozen_backbone,
                                reattach_frozen_backbone, strip_frozen_backbone)
 from .trainable_ema_hook import TrainableEMAHook
@@ -36,12 +43,15 @@ class TrainableCheckpointHook(Hook):
     Args:
         save_trainable_only (bool): drop a frozen, pretrained backbone from saved
             checkpoints. False keeps full checkpoints. Defaults to True.
+        strict_load (bool): refuse a checkpoint that does not match the model exactly
+            (``load_from``, ``tools/test.py``, ``--resume``). Defaults to True.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, save_trainable_only: bool = True) -> None:
+    def __init__(self, save_trainable_only: bool = True, strict_load: bool = True) -> None:
         self.save_trainable_only = save_trainable_only
+        self.strict_load = strict_load
         self._sha256: Optional[str] = None
         self._active: Optional[bool] = None
 
@@ -83,7 +93,10 @@ class TrainableCheckpointHook(Hook):
                            'when loading')
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        reattach_frozen_backbone(checkpoint, self._model(runner), _checkpoint_name(runner))
+        name = _checkpoint_name(runner)
+        reattach_frozen_backbone(checkpoint, self._model(runner), name)
+        if self.strict_load:
+            check_checkpoint_matches(self._model(runner), checkpoint, name)
 
 
 def _checkpoint_name(runner) -> str:

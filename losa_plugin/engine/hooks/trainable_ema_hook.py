@@ -73,8 +73,14 @@ class TrainableEMAHook(EMAHook):
     """``EMAHook`` over the trainable parameters only (see the module docstring).
 
     Args: as :class:`mmengine.hooks.EMAHook` (``ema_type``, ``momentum``,
-    ``update_buffers``, ``begin_iter`` / ``begin_epoch``, ``strict_load``, ...).
+    ``update_buffers``, ``begin_iter`` / ``begin_epoch``, ...), except that
+    ``strict_load`` defaults to True: a resumed ``ema_state_dict`` that misses keys,
+    has extra ones or other shapes is an error (the model's own weights are checked by
+    ``TrainableCheckpointHook``).
     """
+
+    def __init__(self, *args, strict_load: bool = True, **kwargs) -> None:
+        super().__init__(*args, strict_load=strict_load, **kwargs)
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model

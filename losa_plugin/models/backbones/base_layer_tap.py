@@ -269,7 +269,9 @@ class BaseLayerTap(BaseModule):
 
         # clips that ran but hold no valid frame (the shape-only clip) stay zero
         keep = flat_mask[run_idx] if self.skip_padded_clips else torch.ones_like(flat_mask)
-        scatter = run_idx.numel() != clips.shape[0] or not bool(keep.all())
+        # (no host sync without skipping: every clip runs and is kept)
+        scatter = self.skip_padded_clips and (run_idx.numel() != clips.shape[0]
+                                              or not bool(keep.all()))
         grad_ctx = torch.no_grad() if self.frozen else contextlib.nullcontext()
         # One preallocated [B*T, ...] tensor per layer, filled micro-batch by
         # micro-batch: the pieces and a concatenation of them never coexist.
