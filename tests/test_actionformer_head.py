@@ -61,7 +61,8 @@ def test_forward_shapes_and_length_check():
 
 def test_masked_conv_zeroes_padding_and_downsamples_mask():
     conv = MaskedConv1D(4, 6, 3, stride=2)
-    x, mask = torch.randn(1, 4, 8), torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]]).bool()
+    x = torch.randn(1, 4, 8, generator=torch.Generator().manual_seed(309))
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]]).bool()
     out, out_mask = conv(x, mask[:, None])  # [B, 1, T] masks are accepted too
     assert out_mask.tolist() == [[True, True, True, False]]
     assert out[..., 3].abs().sum() == 0
@@ -115,7 +116,8 @@ def test_downsampling_block_halves_sequence_and_mask():
     blk = MaskedTransformerBlock(8, num_heads=2, window_size=5, stride=2).eval()
     mask = torch.zeros(2, 16, dtype=torch.bool)
     mask[0, :16], mask[1, :7] = True, True
-    out, out_mask = blk(torch.randn(2, 8, 16), mask)
+    x = torch.randn(2, 8, 16, generator=torch.Generator().manual_seed(310))
+    out, out_mask = blk(x, mask)
     assert out.shape == (2, 8, 8)
     assert torch.equal(out_mask, mask[:, ::2])
     assert out[1, :, 4:].abs().sum() == 0

@@ -47,7 +47,7 @@ def test_cached_taps_equal_online_and_reuse(tmp_path):
     online = _build(_model_cfg())
     cached = _build(_model_cfg(tmp_path))
     cached.backbone.inner.load_state_dict(online.backbone.state_dict())
-    frames = torch.randn(2, 3, 48, 64, 64)
+    frames = torch.randn(2, 3, 48, 64, 64, generator=torch.Generator().manual_seed(305))
     mask = torch.ones(2, 48, dtype=torch.bool)
     mask[1, 40:] = False  # the second window's last clip is partly padding
     ref = online.backbone(frames, mask)
