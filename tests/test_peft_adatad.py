@@ -111,7 +111,8 @@ def test_checkpointing_gives_the_same_loss_and_gradients(kind):
     for with_cp in (False, True):
         model = peft_detector(kind, ADAPTER, with_cp=with_cp)
         for tia in model.backbone.adapters.values():
-            torch.nn.init.normal_(tia.up.weight, std=0.3, generator=torch.Generator().manual_seed(0))
+            torch.nn.init.normal_(tia.up.weight, std=0.3,
+                                  generator=torch.Generator().manual_seed(0))
         model.train()
         data = model.data_preprocessor(copy.deepcopy(batch(kind)), True)
         loss = sum(model(**data, mode='loss').values())

@@ -232,18 +232,20 @@ def child_tap_cache(spec: dict) -> dict:
 def print_table(rows) -> None:
     head = (f'{"strategy":<13}{"mode":<10}{"backbone":<28}{"frames":>7}{"peak MiB":>10}'
             f'{"+weights":>10}{"est MiB":>9}{"step s":>8}{"fwd s":>7}{"bwd s":>7}'
-            f'{"learnable":>12}{"total":>12}')
+            f'{"learnable":>15}{"total":>15}')
     lines = [head, '-' * len(head)]
     for r in rows:
         def fmt(key, spec):
             v = r.get(key)
-            return format(v, spec) if isinstance(v, (int, float)) else format('-', '>' + spec.split('.')[0].lstrip('>'))
+            if isinstance(v, (int, float)):
+                return format(v, spec)
+            return format('-', '>' + spec.split('.')[0].lstrip('>'))
         lines.append(f'{r["strategy"]:<13}{r.get("mode", ""):<10}{r["backbone"]:<28}'
                      f'{r["frames"]:>7}{fmt("peak_mem_mb", ">10.0f")}'
                      f'{fmt("peak_total_mb", ">10.0f")}{fmt("est_step_growth_mb", ">9.0f")}'
                      f'{fmt("step_time_s", ">8.2f")}{fmt("forward_s", ">7.2f")}'
-                     f'{fmt("backward_s", ">7.2f")}{r["learnable_params"]:>12,}'
-                     f'{r["total_params"]:>12,}')
+                     f'{fmt("backward_s", ">7.2f")}{r["learnable_params"]:>15,}'
+                     f'{r["total_params"]:>15,}')
     sys.stdout.write('\n'.join(lines) + '\n')
 
 

@@ -108,7 +108,8 @@ class MemoryEstimate:
         return dataclasses.asdict(self)
 
 
-def _trace_clip(backbone: torch.nn.Module, height: int, width: int) -> Tuple[List[tuple], List[int]]:
+def _trace_clip(backbone: torch.nn.Module, height: int,
+                width: int) -> Tuple[List[tuple], List[int]]:
     """Per tap ``(T_i, H_i, W_i, C_i)`` of one clip, and the output sizes of its
     residual blocks (SlowFast; empty for a ViT), traced on the meta device."""
     from mmaction.models.backbones.resnet3d import Bottleneck3d
