@@ -5,8 +5,6 @@
 # the last layer's F_N into the same ActionFormer head, same data and schedule as LoSA.
 # See docs/baselines.md.
 _base_ = ['../losa/losa_slowfast101_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(
     backbone=dict(type='PEFTLayerTapSlowFast', tap_layers=[-1], with_cp=True,
                   adapter=dict(type='TIAdapter', ratio=0.25, kernel_size=3)),

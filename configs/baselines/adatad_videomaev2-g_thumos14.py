@@ -5,8 +5,6 @@
 # each block together (the adapter crosses clips); the last layer's F_N into the same
 # ActionFormer head, same data and schedule as LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(
     backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1], with_cp=True,
                   adapter=dict(type='TIAdapter', ratio=0.25, kernel_size=3)),

@@ -6,8 +6,6 @@
 # layer's F_N into the same ActionFormer head, same data and schedule as LoSA. See
 # docs/baselines.md.
 _base_ = ['../losa/losa_slowfast101_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(
     backbone=dict(type='PEFTLayerTapSlowFast', tap_layers=[-1],
                   adapter=dict(type='AIMAdapter', ratio=0.5, scale=0.5, num_tadapter=1)),

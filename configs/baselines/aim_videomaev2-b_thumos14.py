@@ -5,8 +5,6 @@
 # into the same ActionFormer head, same data and schedule as LoSA. See
 # docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-b_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(
     backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1],
                   adapter=dict(type='AIMAdapter', ratio=0.25, scale=0.5, num_tadapter=1)),

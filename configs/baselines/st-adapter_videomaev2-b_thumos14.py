@@ -4,8 +4,6 @@
 # adapters; the last layer's F_N into the same ActionFormer head, same data and schedule
 # as LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-b_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(
     backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1],
                   adapter=dict(type='STAdapter', ratio=0.5, kernel_size=(3, 1, 1),

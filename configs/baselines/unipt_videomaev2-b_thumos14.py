@@ -5,7 +5,5 @@
 # aggregation; its output into the same ActionFormer head, same data and schedule as
 # LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-b_thumos14.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.necks.unipt_neck'],
-                      allow_failed_imports=False)
 model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
                        token_scope='frame'))

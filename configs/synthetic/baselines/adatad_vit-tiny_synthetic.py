@@ -4,7 +4,5 @@
 # same head, same data and schedule (a model delta over the base, as
 # configs/baselines/adatad_*).
 _base_ = ['../base_tal_vit-tiny_synthetic.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(backbone=dict(type='PEFTLayerTapViT', with_cp=True,
                            adapter=dict(type='TIAdapter', ratio=0.25, kernel_size=3)))

@@ -3,8 +3,6 @@
 # pretrained tiny ViT, gradients through the frozen backbone; last layer into the same
 # head, same data and schedule (a model delta over the base, as configs/baselines/aim_*).
 _base_ = ['../base_tal_vit-tiny_synthetic.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(backbone=dict(type='PEFTLayerTapViT',
                            adapter=dict(type='AIMAdapter', ratio=0.25, scale=0.5,
                                         num_tadapter=1)))

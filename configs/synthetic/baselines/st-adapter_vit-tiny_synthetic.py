@@ -3,8 +3,6 @@
 # through the frozen backbone; last layer into the same head, same data and schedule as
 # the other strategies (a model delta over the base, as configs/baselines/st-adapter_*).
 _base_ = ['../base_tal_vit-tiny_synthetic.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.backbones.peft'],
-                      allow_failed_imports=False)
 model = dict(backbone=dict(type='PEFTLayerTapViT',
                            adapter=dict(type='STAdapter', ratio=0.5, kernel_size=(3, 1, 1),
                                         position='attn')))

@@ -4,8 +4,6 @@
 # confidence aggregation); same head, data and schedule (a model delta over the base, as
 # configs/baselines/unipt_*).
 _base_ = ['../base_tal_vit-tiny_synthetic.py']
-custom_imports = dict(imports=['losa_plugin', 'losa_plugin.models.necks.unipt_neck'],
-                      allow_failed_imports=False)
 model = dict(backbone=dict(tap_layers=None),
              neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
                        token_scope='frame'))

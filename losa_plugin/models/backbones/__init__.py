@@ -6,3 +6,4 @@ from .layer_tap_slowfast import LayerTapSlowFast  # noqa: F401
 from .layer_tap_vit import LayerTapViT  # noqa: F401
 from .tap_output import TapOutput  # noqa: F401
 from .tap_cache import CachedLayerTap  # noqa: F401
+from .peft import *  # noqa: F401,F403  (ST-Adapter, AIM, AdaTAD wrappers)

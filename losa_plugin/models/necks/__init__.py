@@ -8,3 +8,4 @@ from .losa_neck import LoSANeck  # noqa: F401
 from .short_range_adapter import ShortRangeAdapter  # noqa: F401
 from .spatial_reduction import SpatialReduction  # noqa: F401
 from .temporal_align import TemporalAlign  # noqa: F401
+from .unipt_neck import UniPTNeck  # noqa: F401
