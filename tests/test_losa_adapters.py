@@ -259,3 +259,52 @@ def test_adapters_with_positions_match_a_hand_written_reference(r, output):
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
         if kind == 'long' or r != 0:  # r = 0 has no offsets to reverse
             assert (wrong - out).abs().max() > 0.02, (kind, (wrong - out).abs().max())
+
+
+def test_sinusoidal_encoding_equals_the_formula_and_rejects_odd_widths():
+    """Negative, fractional and large positions (angles up to 300 rad, where a wrong
+    base period of 10001 moves the output by ~1e-2)."""
+    from losa_plugin.models.necks.sinusoidal_encoding import sinusoidal_encoding
+    pos = torch.tensor([[-7.5, 0.0, 0.25], [3.0, 1000.0, 3000.0]])
+    out = sinusoidal_encoding(pos, 8)
+    assert out.shape == (2, 3, 8) and out.dtype == torch.float32
+    for i in range(2):
+        for j in range(3):
+            torch.testing.assert_close(out[i, j], _hand_sinusoid(float(pos[i, j]), 8),
+                                       rtol=0, atol=2e-4)
+    with pytest.raises(ValueError, match='dim must be even, got 7'):
+        sinusoidal_encoding(pos, 7)
+
+
+@pytest.mark.parametrize('r', [1, None])
+def test_adapters_create_no_tensor_off_the_inputs_device(r):
+    """On the ``meta`` device a tensor created on the CPU inside ``forward`` (positions,
+    windows, masks) fails as it would on a GPU (issue 16's check, for the adapters)."""
+    for adapter in _adapter_pair(c=8, r=r, cq=6):
+        adapter = adapter.to('meta')
+        q = torch.empty(1, 3, 2, 6, device='meta')
+        kv = torch.empty(1, 3, 4, 8, device='meta')
+        qm = torch.ones(1, 3, 2, dtype=torch.bool, device='meta')
+        km = torch.ones(1, 3, 4, dtype=torch.bool, device='meta')
+        out = adapter(q, kv, qm, km)
+        assert out.device.type == 'meta' and out.shape == (1, 3, 2, 6)
+
+
+def test_bottleneck_attention_adds_positions_after_the_projections():
+    torch.manual_seed(10)
+    attn = BottleneckCrossAttention(8, n_heads=2, ratio=0.5)
+    g = torch.Generator().manual_seed(11)
+    q, kv = torch.randn(1, 3, 8, generator=g), torch.randn(1, 5, 8, generator=g)
+    q_pos, k_pos = torch.randn(3, 4, generator=g), torch.randn(5, 4, generator=g)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    with torch.no_grad():
+        out = attn(q, kv, mask, q_pos=q_pos, k_pos=k_pos)
+        qq, kk = attn.q_proj(q[0]) + q_pos, attn.k_proj(kv[0]) + k_pos
+        vv = attn.v_proj(kv[0])
+        heads = []
+        for h in range(2):
+            sl = slice(2 * h, 2 * h + 2)
+            w = (qq[:, sl] @ kk[:, sl].T / math.sqrt(2)).softmax(-1)
+            heads.append(w @ vv[:, sl])
+        ref = attn.out_proj(torch.cat(heads, dim=-1))
+    torch.testing.assert_close(out[0], ref, rtol=1e-5, atol=1e-6)
