@@ -180,6 +180,8 @@ def test_every_ablation_builds_runs_and_trains(cfg):
     feats, mask = neck(taps)
     assert feats.shape == (2, 8, 20) and mask.shape == (2, 20)
     assert torch.isfinite(feats).all()
+    if not neck.has_adapters:  # nothing adapted: exactly the head-only features
+        torch.testing.assert_close(feats, last_layer_output(taps, neck)[0], rtol=0, atol=0)
     params = [p for p in neck.parameters() if p.requires_grad]
     if params:
         (feats * mask[:, None]).square().mean().backward()
@@ -249,7 +251,10 @@ def test_low_precision_taps_run_and_keep_identity_at_init():
     torch.testing.assert_close(feats, last_layer_output(as_float, neck)[0], rtol=0, atol=1e-6)
     with torch.no_grad():
         neck.fusion.gates_short.fill_(1.0)
-    assert torch.isfinite(neck(low)[0]).all()
+        neck.fusion.gates_long.fill_(1.0)
+        # with the adapters on, bf16 taps give the float path on the same values up to
+        # the bf16 rounding inside the spatial block (measured 2.7e-3 on values ~3)
+        torch.testing.assert_close(neck(low)[0], neck(as_float)[0], rtol=0, atol=2e-2)
 
 
 # ------------------------------------------------------------------ adapter width
