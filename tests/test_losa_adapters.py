@@ -308,3 +308,37 @@ def test_bottleneck_attention_adds_positions_after_the_projections():
             heads.append(w @ vv[:, sl])
         ref = attn.out_proj(torch.cat(heads, dim=-1))
     torch.testing.assert_close(out[0], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_adapter_arguments_reach_the_attention_and_errors_name_the_adapter():
+    """kv width and dropout are passed to the bottleneck attention (a key width other
+    than C against the positional reference; dropout active in training only); input
+    errors name the adapter class."""
+    torch.manual_seed(13)
+    short = ShortRangeAdapter(8, 2, 0.5, short_range_clips=1, query_channels=6,
+                              kv_channels=10)
+    assert short.attn.k_proj.in_features == short.attn.v_proj.in_features == 10
+    g = torch.Generator().manual_seed(14)
+    q, kv = torch.randn(1, 3, 2, 6, generator=g), torch.randn(1, 3, 4, 10, generator=g)
+    qm, km = _masks(torch.ones(1, 3, dtype=torch.bool), 2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(short(q, kv, qm, km),
+                                   _hand_positional_adapter(short, q, kv, qm, km, 'short'),
+                                   rtol=1e-5, atol=1e-5)
+    for cls in (ShortRangeAdapter, LongRangeAdapter):
+        drop = cls(8, 2, 0.5, dropout=0.5)
+        assert drop.attn.drop.p == 0.5
+        q8, kv8 = torch.randn(1, 3, 2, 8, generator=g), torch.randn(1, 3, 4, 8, generator=g)
+        with torch.no_grad():
+            drop.eval()
+            a, b = drop(q8, kv8, qm, km), drop(q8, kv8, qm, km)
+            drop.train()
+            c = drop(q8, kv8, qm, km)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert (c - a).abs().max() > 1e-3
+        with pytest.raises(ValueError, match=f'{cls.__name__}: query'):
+            drop(q8[0], kv8, qm, km)  # a 3-dim query
+        with pytest.raises(ValueError, match=f'{cls.__name__}: masks must be'):
+            drop(q8, kv8, km, km)
+        with pytest.raises(ValueError, match=f'{cls.__name__}: output must be one of'):
+            cls(8, output='sum')
