@@ -23,7 +23,7 @@ from torch import nn
 
 from .frozen_backbone import find_frozen_backbone
 
-_SHOW = 8
+_SHOW = 20  # keys listed per kind of mismatch
 
 
 def _revised(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
