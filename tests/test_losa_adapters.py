@@ -342,3 +342,36 @@ def test_adapter_arguments_reach_the_attention_and_errors_name_the_adapter():
             drop(q8, kv8, km, km)
         with pytest.raises(ValueError, match=f'{cls.__name__}: output must be one of'):
             cls(8, output='sum')
+
+
+def test_defaults_widths_and_argument_checks():
+    """Paper settings as defaults (4 heads, d = C / 4, own clip +- 1); the bottleneck width
+    by hand; every refused argument named in its error."""
+    from losa_plugin.models.necks.bottleneck_cross_attention import bottleneck_width
+    short, long = ShortRangeAdapter(64), LongRangeAdapter(64)
+    assert short.short_range_clips == 1
+    for a in (short, long):
+        assert (a.attn.n_heads, a.attn.dim, a.attn.drop.p) == (4, 16, 0.0)
+    # round(C * ratio) up to a positive multiple of 2 * heads
+    assert bottleneck_width(1408, 0.25, 4) == 352      # ViT-g: C / 4
+    assert bottleneck_width(100, 0.25, 4) == 32        # 25 -> 32
+    assert bottleneck_width(10, 0.25, 4) == 8          # 2.5 -> 2 -> at least 8
+    assert bottleneck_width(6, 0.5, 1) == 4            # 3 -> 4
+    assert bottleneck_width(4, 0.5, 1) == 2
+    for ratio in (0, -0.5):
+        with pytest.raises(ValueError, match=f'adapter_ratio must be > 0, got {ratio}'):
+            bottleneck_width(8, ratio, 2)
+    with pytest.raises(ValueError, match='n_heads must be >= 1, got 0'):
+        bottleneck_width(8, 0.5, 0)
+    assert BottleneckCrossAttention(1, n_heads=1, out_channels=1).out_channels == 1
+    with pytest.raises(ValueError, match='BottleneckCrossAttention: kv_channels must be >= 1, '
+                                         'got 0'):
+        BottleneckCrossAttention(8, kv_channels=0)
+    for bad in (-1, 1.5, '1'):
+        with pytest.raises(ValueError, match=r'^ShortRangeAdapter: short_range_clips must be '
+                                             r'None or an int >= 0, got '):
+            ShortRangeAdapter(8, short_range_clips=bad)
+    shared = BottleneckCrossAttention(8, project_query=False)
+    with pytest.raises(RuntimeError, match=r'^BottleneckCrossAttention: built with '
+                                           r'project_query=False; pass projected queries$'):
+        shared.project_q(torch.zeros(1, 8))
