@@ -18,8 +18,10 @@ Modes:
   ``with_cp=True`` recomputes each block in the backward pass
   (``torch.utils.checkpoint``) to save activation memory.
 
-``dtype='bf16' | 'fp16'`` runs the backbone under autocast and stores the taps in that
-precision (on CPU autocast supports bf16 only, so ``'fp16'`` falls back to bf16 there).
+``dtype='bf16' | 'fp16'`` runs the backbone in that precision and stores the taps in it
+(on CPU only bf16 is used, so ``'fp16'`` falls back to bf16 there): under autocast, or,
+where a subclass has a native 16-bit path for its frozen forward
+(:meth:`BaseLayerTap._native_lowp`, ``LayerTapViT``), without it.
 ``tap_reduce`` reduces each tap inside the clip loop, so full spatial taps are never
 held for all clips at once:
 
@@ -143,8 +145,8 @@ class BaseLayerTap(BaseModule):
     def _pool_last(self, tap: Tensor) -> Tensor:
         """The backbone's own output pooling of one micro-batch of the last tap,
         ``[n, T_N, H_N, W_N, C_N] -> [n, T_N, C_N]`` (``F_N``, the head-only features).
-        Default: the spatial mean; subclasses add the backbone's final norm."""
-        return tap.mean(dim=(2, 3))
+        Default: the spatial mean (float32); subclasses add the backbone's final norm."""
+        return tap.mean(dim=(2, 3), dtype=torch.float32)
 
     # ------------------------------------------------------------------ freezing
     def _freeze(self) -> None:
@@ -194,8 +196,13 @@ class BaseLayerTap(BaseModule):
         logger.info(f'loaded backbone weights from {filename}')
 
     # ------------------------------------------------------------------ forward
+    def _native_lowp(self, device_type: str) -> bool:
+        """True when the subclass runs its frozen forward natively in ``dtype`` (its
+        own 16-bit weights and activations), so the clip loop needs no autocast."""
+        return False
+
     def _autocast(self, device_type: str) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
+        if self.dtype is None or self._native_lowp(device_type):
             return contextlib.nullcontext()
         dtype = _DTYPES[self.dtype] if device_type == 'cuda' else torch.bfloat16
         return torch.autocast(device_type, dtype=dtype)

@@ -22,17 +22,31 @@ tokens, so only space is pooled here (docs/method.md, "F_N").
 Layer ids are **1-based block indices** (tap ``i`` = output of ``blocks[i-1]``, the
 paper's ``f_i``); negative ids count from the end (-1 = the last block). Blocks after
 the highest tapped one are not run.
+
+16-bit frozen forward (``dtype='bf16'`` / ``'fp16'``, ``frozen=True``): by default
+(``lowp_mode='native'``) the blocks run natively in 16 bit on a 16-bit copy of the
+frozen weights made once (``frozen_vit_lowp.py``; taps ~2.3 bf16 units from float32,
+docs/efficiency.md section 7); ``lowp_mode='autocast'`` keeps the float32 residual
+stream and lets ``torch.autocast`` cast per call (slower on a CPU, ~1 unit). The
+native path needs the fused attention; with ``fused_attention=False``, a backbone it
+does not cover (``lowp_unsupported``) or with gradients (``frozen=False``) autocast is
+used.
 """
 from typing import Dict, List, Optional, Sequence
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from mmaction.registry import MODELS
+from mmengine.logging import MMLogger
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from .base_layer_tap import BaseLayerTap, resolve_tap_layers
+from .base_layer_tap import _DTYPES, BaseLayerTap, resolve_tap_layers
+from .frozen_vit_lowp import FrozenViTLowp, lowp_unsupported
 from .fused_attention import disable_fused_attention, enable_fused_attention
+
+_LOWP_MODES = ('native', 'autocast')
 
 
 @MODELS.register_module()
@@ -66,6 +80,10 @@ class LayerTapViT(BaseLayerTap):
             e.g. written by ``tools/convert_videomaev2.py``). Defaults to None.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` is a
             synonym of ``pretrained``. Defaults to None.
+        lowp_mode (str): how a frozen backbone runs with ``dtype`` set: ``'native'``
+            (a 16-bit weight copy, 16-bit activations, fused CPU kernels; see the module
+            docstring) or ``'autocast'``. Ignored without ``dtype`` or with
+            ``frozen=False``. Defaults to ``'native'``.
     """
 
     def __init__(self,
@@ -73,8 +91,13 @@ class LayerTapViT(BaseLayerTap):
                  tap_layers: Optional[Sequence[int]] = None,
                  fused_attention: bool = True,
                  clip_len: int = 16,
+                 lowp_mode: str = 'native',
                  **kwargs) -> None:
         super().__init__(clip_len=clip_len, **kwargs)
+        if lowp_mode not in _LOWP_MODES:
+            raise ValueError(f'LayerTapViT: lowp_mode must be one of {_LOWP_MODES}, got '
+                             f'{lowp_mode!r}')
+        self.lowp_mode = lowp_mode
         vit = dict(vit)
         vit.setdefault('type', 'VisionTransformer')
         num_frames = vit.get('num_frames', 16)
@@ -95,6 +118,16 @@ class LayerTapViT(BaseLayerTap):
         self.out_channels = self.backbone.embed_dims
         self.fused_attention = False
         self.set_fused_attention(fused_attention)
+        self.lowp: Optional[FrozenViTLowp] = None
+        if self.frozen and self.dtype is not None and lowp_mode == 'native':
+            reason = lowp_unsupported(self.backbone)
+            if reason is None:
+                self.lowp = FrozenViTLowp(self.backbone, _DTYPES[self.dtype],
+                                          self.layer_ids[-1])
+            else:
+                MMLogger.get_current_instance().warning(
+                    f'LayerTapViT: native {self.dtype} forward not available ({reason}); '
+                    'running under autocast')
         if self.frozen:
             self._freeze()
 
@@ -113,6 +146,28 @@ class LayerTapViT(BaseLayerTap):
             disable_fused_attention(self.backbone)
         self.fused_attention = enabled
 
+    def _native_lowp(self, device_type: str) -> bool:
+        """True when the clip loop runs the native 16-bit path (no autocast)."""
+        return (self.lowp is not None and self.fused_attention and device_type != 'meta'
+                and not self.backbone.training)
+
+    def _pos_embed(self, h: int, w: int, tokens: int) -> Tensor:
+        """The position embedding for an ``h x w`` token grid, ``[1, tokens, C]``: at
+        another resolution than the built ``img_size`` resized bicubically per temporal
+        slice exactly as mmaction does."""
+        vit = self.backbone
+        pos = vit.pos_embed
+        if (h, w) != tuple(vit.grid_size):
+            gh, gw = vit.grid_size
+            pos = rearrange(pos, '1 (t h w) c -> t c h w', h=gh, w=gw)
+            pos = F.interpolate(pos, size=(h, w), mode='bicubic', align_corners=False)
+            pos = rearrange(pos, 't c h w -> 1 (t h w) c')
+        if pos.shape[1] != tokens:
+            raise ValueError(f'LayerTapViT: {tokens} tokens per clip but the '
+                             f'position embedding has {pos.shape[1]}; check clip_len, '
+                             'tubelet_size and the input resolution')
+        return pos
+
     def _embed(self, clips: Tensor) -> Tensor:
         """Patch and position embedding, as in ``VisionTransformer.forward``.
 
@@ -125,33 +180,34 @@ class LayerTapViT(BaseLayerTap):
         vit = self.backbone
         h, w = clips.shape[-2] // vit.patch_size, clips.shape[-1] // vit.patch_size
         tokens = vit.patch_embed(clips)[0]
-        pos = vit.pos_embed
-        if (h, w) != tuple(vit.grid_size):
-            gh, gw = vit.grid_size
-            pos = rearrange(pos, '1 (t h w) c -> t c h w', h=gh, w=gw)
-            pos = F.interpolate(pos, size=(h, w), mode='bicubic', align_corners=False)
-            pos = rearrange(pos, 't c h w -> 1 (t h w) c')
-        if pos.shape[1] != tokens.shape[1]:
-            raise ValueError(f'LayerTapViT: {tokens.shape[1]} tokens per clip but the '
-                             f'position embedding has {pos.shape[1]}; check clip_len, '
-                             'tubelet_size and the input resolution')
-        return vit.pos_drop(tokens + pos)
+        return vit.pos_drop(tokens + self._pos_embed(h, w, tokens.shape[1]))
 
     def _pool_last(self, tap: Tensor) -> Tensor:
         """``[n, T_N, H, W, C] -> [n, T_N, C]``: the backbone's output norm on the
         spatial mean (``fc_norm``), or its final ``norm`` per token before the mean."""
         vit = self.backbone
-        if getattr(vit, 'fc_norm', None) is not None:
-            return vit.fc_norm(tap.mean(dim=(2, 3)))
-        return vit.norm(tap).mean(dim=(2, 3))
+        # float32 from the full tap, whatever the tap's dtype and autocast say
+        with torch.autocast(tap.device.type, enabled=False):
+            if getattr(vit, 'fc_norm', None) is not None:
+                return vit.fc_norm(tap.mean(dim=(2, 3), dtype=torch.float32))
+            return vit.norm(tap.float()).mean(dim=(2, 3))
 
     def _forward_clips(self, clips: Tensor) -> List[Tensor]:
         vit = self.backbone
         h, w = clips.shape[-2] // vit.patch_size, clips.shape[-1] // vit.patch_size
         t = self.clip_len // self.tubelet_size
-        x = self._embed(clips)
         wanted = set(self.layer_ids)
         taps = []
+        if self._native_lowp(clips.device.type):
+            lowp = self.lowp
+            lowp.refresh()
+            x = lowp.embed(clips, self._pos_embed(h, w, t * h * w))
+            for i in range(self.layer_ids[-1]):
+                x = lowp.block(i, x)
+                if i + 1 in wanted:
+                    taps.append(rearrange(x, 'n (t h w) c -> n t h w c', t=t, h=h, w=w))
+            return taps
+        x = self._embed(clips)
         use_cp = self.with_cp and not self.frozen and self.training
         for i, blk in enumerate(vit.blocks[:self.layer_ids[-1]], start=1):
             if use_cp and x.requires_grad:
