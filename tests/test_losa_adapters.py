@@ -338,6 +338,8 @@ def test_adapter_arguments_reach_the_attention_and_errors_name_the_adapter():
         assert (c - a).abs().max() > 1e-3
         with pytest.raises(ValueError, match=f'{cls.__name__}: query'):
             drop(q8[0], kv8, qm, km)  # a 3-dim query
+        with pytest.raises(ValueError, match=rf'{cls.__name__}: query \[B, T, T_i, C_q\]'):
+            drop(q8[:, :, 0], kv8, qm, km)  # 3-dim, but [B, T] as the keys'
         with pytest.raises(ValueError, match=f'{cls.__name__}: masks must be'):
             drop(q8, kv8, km, km)
         with pytest.raises(ValueError, match=f'{cls.__name__}: output must be one of'):
@@ -353,6 +355,7 @@ def test_defaults_widths_and_argument_checks():
     for a in (short, long):
         assert (a.attn.n_heads, a.attn.dim, a.attn.drop.p) == (4, 16, 0.0)
     # round(C * ratio) up to a positive multiple of 2 * heads
+    assert (BottleneckCrossAttention(64).n_heads, BottleneckCrossAttention(64).dim) == (4, 16)
     assert bottleneck_width(1408, 0.25, 4) == 352      # ViT-g: C / 4
     assert bottleneck_width(100, 0.25, 4) == 32        # 25 -> 32
     assert bottleneck_width(10, 0.25, 4) == 8          # 2.5 -> 2 -> at least 8
