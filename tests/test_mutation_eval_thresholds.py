@@ -69,3 +69,37 @@ def test_tie_span_rematching_accepts_a_tiou_on_the_threshold():
     above = evaluate_detections(gt, dets, [np.nextafter(0.5, 1.0)])
     assert above.mAP.tolist() == above.mAP_pessimistic.tolist() == \
         above.mAP_optimistic.tolist() == [0.0]
+
+
+def test_tie_span_locks_what_an_untied_detection_took():
+    """A (score .9) takes ground truth row 0; then a tie at .5 of B (a copy of A, only
+    row 0 in reach) and C (background). Whatever the order both tied ones are false
+    positives: AP 1 and a span of width 0 (an untied match must lock, even row 0)."""
+    gt = _gt({'v': ([[0, 8]], [0])})
+    dets = _dets([('v', 0, 8, 0.9, 0), ('v', 0, 8, 0.5, 0), ('v', 20, 28, 0.5, 0)])
+    res = evaluate_detections(gt, dets, [0.5])
+    assert res.mAP.tolist() == res.mAP_pessimistic.tolist() == \
+        res.mAP_optimistic.tolist() == [1.0]
+
+
+def test_tie_span_with_a_detection_reaching_two_ground_truths():
+    """Tied X = [0, 10] (tIoU 1 with A = [0, 10], 8/12 with B = [2, 12]) and Y = [4, 14]
+    (only B: 8/12; 6/14 with A) at 0.5: every order matches both, AP 1 throughout."""
+    gt = _gt({'v': ([[0, 10], [2, 12]], [0, 0])})
+    dets = _dets([('v', 0, 10, 0.5, 0), ('v', 4, 14, 0.5, 0)])
+    res = evaluate_detections(gt, dets, [0.5])
+    assert res.mAP.tolist() == res.mAP_pessimistic.tolist() == \
+        res.mAP_optimistic.tolist() == [1.0]
+
+
+def test_tie_blocks_and_the_default_tie_order():
+    from losa_plugin.evaluation.interpolated_ap import match_class
+    from losa_plugin.evaluation.tie_order import tie_blocks
+    for scores, blocks in (([], []), ([0.5], [0]), ([0.9, 0.9, 0.5, 0.2, 0.2], [0, 0, 1, 2, 2])):
+        out = tie_blocks(np.array(scores))
+        assert out.dtype == np.int64 and out.tolist() == blocks
+    # match_class's own default is the stable order: equal scores stay in input order
+    m = match_class(np.array([0]), np.array([[0.0, 4.0]]), np.array([0, 0, 0]),
+                    np.array([[8.0, 9.0], [0.0, 4.0], [0.0, 4.0]]), np.array([0.5, 0.5, 0.5]),
+                    [0.5])
+    assert m.rank.tolist() == [0, 1, 2] and m.matched.tolist() == [[-1, 0, -1]]
