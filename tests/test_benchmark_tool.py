@@ -98,3 +98,37 @@ def test_method_strategies_are_the_baseline_configs(strategy, prefix):
     learn = [n for n, p in model.named_parameters() if p.requires_grad]
     own = 'neck.' if strategy == 'unipt' else 'backbone.adapters.'
     assert learn and all(n.startswith((own, 'head.')) for n in learn)
+
+
+def test_throughput_mode_writes_fractions(tmp_path):
+    """--throughput: peaks and forwards in one run; each row's figures are consistent
+    with its own timings, the FLOP count is the architecture's, the load is recorded."""
+    from losa_plugin.benchmark.throughput import vit_flops_per_clip
+    out = tmp_path / 'tp.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), '--throughput', TINY,
+           '--size', '32', '--repeats', '2', '--matmul-n', '128', '--min-seconds', '0',
+           '--variants', 'fp32', 'bf16', 'bf16-autocast', '--threads', '1',
+           '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tp = json.loads(out.read_text())['throughput']
+    vit = Config.fromfile(TINY).model.backbone.vit
+    clip_len = Config.fromfile(TINY).model.backbone.get('clip_len', 16)
+    tokens = clip_len // vit.tubelet_size * (32 // vit.patch_size)**2
+    flops = vit_flops_per_clip(vit.embed_dims, vit.depth, tokens,
+                               vit.tubelet_size * vit.patch_size**2)
+    assert abs(tp['gflop_per_clip'] - flops['total'] / 1e9) < 1e-9
+    assert set(tp['peaks']) == {'float32', 'bfloat16'}
+    rows = {r['variant']: r for r in tp['rows']}
+    assert set(rows) == {'fp32', 'bf16', 'bf16-autocast'}
+    assert rows['fp32']['dtype'] == 'float32' and rows['bf16']['dtype'] == 'bfloat16'
+    for r in rows.values():
+        assert len(r['seconds']) == 2 and r['clips'] == tp['clips']
+        rates = sorted(r['clips'] / s for s in r['seconds'])
+        assert abs(r['clips_per_s'] - sum(rates) / 2) < 1e-9  # median of two
+        assert abs(r['gflops'] - r['clips_per_s'] * tp['gflop_per_clip']) < 1e-6
+        peak = tp['peaks'][r['dtype']]['gflops']
+        assert abs(r['fraction'] - r['gflops'] / peak) < 1e-9 and r['peak_gflops'] == peak
+    for key in ('load_before', 'load_after'):
+        assert len(tp[key]['loadavg']) == 3
+    assert 'fraction' in proc.stdout and 'bf16-autocast' in proc.stdout

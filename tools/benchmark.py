@@ -3,6 +3,8 @@
     python tools/benchmark.py CONFIG [CONFIG ...] [--frames F ...]
         [--strategies head_only losa full_ft] [--size S] --json OUT.json
         [--plot OUT.png] [--estimate] [--no-run] [--attention] [--tap-cache]
+    python tools/benchmark.py --throughput [CONFIG] [--variants fp32 bf16 ...]
+        [--size S] [--throughput-clips N] [--repeats R] [--threads T] [--profile]
 
 Measurement (default): for every config x strategy x window length ``F``, one training
 step (forward + backward + AdamW step) on a random window ``[1, 3, F, S, S]`` with
@@ -26,8 +28,15 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
 * ``--tap-cache``: epochs of LoSA training over ``--cache-windows`` random windows of
   ``--frames`` (first value) frames, online vs from the tap cache (the first epoch fills
   it), seconds per epoch (the configs are then only used for this).
+* ``--throughput``: the frozen backbone's forward (a ViT-B shape, or the first
+  CONFIG's ``model.backbone``) in clips/s and GFLOP/s for each ``--variants`` (fp32,
+  bf16 native, bf16 under autocast, bf16 with torch.compile), as a fraction of the
+  matmul peak of its dtype measured in the same run, interleaved, median over
+  ``--repeats`` rounds (``losa_plugin/benchmark/throughput.py``); the load average
+  before / after; ``--profile`` adds each variant's time by op category.
 
-The JSON holds ``{"rows": [...], "attention": {...}, "tap_cache": {...}}``; each row has
+The JSON holds ``{"rows": [...], "attention": {...}, "tap_cache": {...},
+"throughput": {...}}``; each row has
 ``strategy, backbone, frames, peak_mem_mb, step_time_s, forward_s, backward_s,
 learnable_params, total_params`` and more.
 """
@@ -292,6 +301,17 @@ def main() -> None:
     parser.add_argument('--tap-cache', action='store_true')
     parser.add_argument('--cache-windows', type=int, default=3)
     parser.add_argument('--cache-epochs', type=int, default=3)
+    parser.add_argument('--throughput', action='store_true')
+    parser.add_argument('--variants', nargs='+', default=['fp32', 'bf16-autocast', 'bf16'],
+                        help='--throughput variants: fp32 bf16 bf16-autocast bf16-compile '
+                        'bf16-compile-freezing')
+    parser.add_argument('--throughput-clips', type=int, default=None,
+                        help='clips per forward (default: the backbone\'s clip_batch)')
+    parser.add_argument('--matmul-n', type=int, default=4096)
+    parser.add_argument('--min-seconds', type=float, default=1.0,
+                        help='--throughput: repeat each timed call for at least this long')
+    parser.add_argument('--profile', action='store_true',
+                        help='--throughput: profile one forward per variant')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
@@ -306,8 +326,21 @@ def main() -> None:
         sys.stdout.write(json.dumps(fn(spec)) + '\n')
         return
 
+    if args.throughput:  # in-process: interleaved matmul peaks and frozen forwards
+        from losa_plugin.benchmark.throughput import format_table, throughput_report
+        result = dict(device=args.device, threads=args.threads, throughput=throughput_report(
+            (args.configs or [None])[0], args.variants, size=args.size,
+            clips=args.throughput_clips, repeats=args.repeats, matmul_n=args.matmul_n,
+            device=args.device, profile=args.profile, min_seconds=args.min_seconds,
+            progress=lambda m: sys.stderr.write(m + '\n')))
+        sys.stdout.write(format_table(result['throughput']))
+        if args.json:
+            os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+            with open(args.json, 'w') as f:
+                json.dump(result, f, indent=1)
+        return
     if not (args.configs or args.attention):
-        parser.error('give at least one CONFIG, or --attention')
+        parser.error('give at least one CONFIG, or --attention, or --throughput')
     if args.no_run and not args.estimate:
         parser.error('--no-run needs --estimate')
     result = dict(device=args.device, threads=args.threads, rows=[])
