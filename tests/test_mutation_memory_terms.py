@@ -63,6 +63,11 @@ def test_exact_terms_equal_real_tensor_sizes(name):
     assert terms['learnable_weights'] == terms['grads'] == 4 * learnable
     assert terms['adamw'] == 8 * learnable
     assert terms['frozen_weights'] == 4 * (total - learnable)
+    # the native bf16 path's weight copy (issue 17): the real backbone's buffers
+    lowp = getattr(model.backbone, 'lowp', None)
+    assert terms['lowp_weights'] == (0 if lowp is None else sum(
+        b.numel() * b.element_size() for b in lowp.buffers()))
+    assert (lowp is not None) == (name == 'bf16')
     assert terms['input'] == frames.numel() * 4
     embed = cfg['head']['embed_dims']
     assert terms['head'] == K_HEAD * embed * feats.shape[-1] * 4
@@ -79,5 +84,5 @@ def test_exact_terms_equal_real_tensor_sizes(name):
     assert est.step_growth_mb * MB == pytest.approx(
         max(act + terms['grads'], terms['grads'] + terms['adamw']), rel=1e-12)
     assert est.peak_mb * MB == pytest.approx(
-        terms['frozen_weights'] + terms['learnable_weights'] + terms['adamw'] + terms['grads']
-        + act + terms['input'], rel=1e-12)
+        terms['frozen_weights'] + terms['lowp_weights'] + terms['learnable_weights']
+        + terms['adamw'] + terms['grads'] + act + terms['input'], rel=1e-12)

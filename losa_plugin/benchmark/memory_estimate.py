@@ -6,7 +6,9 @@ counts) and one clip is traced through the backbone on the meta device (tap shap
 
 persistent
     frozen weights (4 B / param), learnable weights (4 B), their gradients (4 B) and
-    AdamW's two moments (8 B).
+    AdamW's two moments (8 B); with a native 16-bit frozen ViT (``dtype`` set,
+    ``lowp_mode='native'``) its 16-bit weight copy (``lowp_weights``: 2 B per
+    parameter of the patch embedding and the blocks run, ``frozen_vit_lowp.py``).
 backbone phase (frozen backbone)
     the taps of all clips as stored (``T * sum_i T_i*H_i*W_i*C_i`` elements;
     ``T * sum_i T_i*C_i`` with ``tap_reduce='spatial_mean'``; ``T * sum_i
@@ -14,7 +16,8 @@ backbone phase (frozen backbone)
     fp16, else 4 B), written into one preallocated tensor per layer (held once), plus
     one micro-batch's transient block activations (about
     ``k_block = 10`` tensors of ``[n, N, C]``: input, norm, q/k/v, attention output,
-    the MLP's ``4C`` hidden before and after GELU) and its raw float32 taps.
+    the MLP's ``4C`` hidden before and after GELU) and its raw taps (float32; 16 bit on
+    the native 16-bit path).
 neck / head phase
     the stored taps; the LoSA neck's saved activations: with ``mode='conv'`` the
     depthwise conv output of every adapted layer and of layer N on the stored grid, in
@@ -62,7 +65,8 @@ Two totals are given:
   ``max(activation_peak + grads, grads + AdamW)`` (AdamW's moments are created at the
   first step, after the activations are freed);
 * ``peak_mb``: steady-state training total, comparable with the paper's figures:
-  weights + AdamW + grads + activation peak + the input window (float32).
+  weights (and a native 16-bit copy) + AdamW + grads + activation peak + the input
+  window (float32).
 
 The constants ``k_*`` are operation counts, not fits; docs/efficiency.md gives the
 measured error.
@@ -309,6 +313,9 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
     stored = [math.prod(s) for s in stored_shapes]
     terms: Dict[str, float] = {}
     terms['frozen_weights'] = frozen_params * 4
+    lowp = getattr(backbone, 'lowp', None)  # the native 16-bit path's weight copy
+    terms['lowp_weights'] = float(sum(b.numel() * b.element_size()
+                                      for b in lowp.buffers())) if lowp is not None else 0.0
     terms['learnable_weights'] = learnable * 4
     terms['grads'] = learnable * 4
     terms['adamw'] = learnable * 8
@@ -320,8 +327,9 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         attn = 0 if vit['fused'] else 2 * vit['heads'] * vit['tokens']**2
     else:  # SlowFast: the largest tap stands in for a stage's activations
         tok_c, attn = max(raw), 0
+    raw_bytes = 2 if lowp is not None else 4
     terms['backbone_transient'] = n * (K_BLOCK * tok_c * act_bytes + attn * act_bytes
-                                       + sum(raw) * 4)
+                                       + sum(raw) * raw_bytes)
     if frozen:
         terms['backbone_saved'] = 0.0
     elif peft:
@@ -362,8 +370,8 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         act_peak = (terms['backbone_saved'] + terms['taps'] + terms['head']
                     + terms['neck_spatial'] + terms['neck_adapters'])
     step_growth = max(act_peak + terms['grads'], terms['grads'] + terms['adamw'])
-    peak = (terms['frozen_weights'] + terms['learnable_weights'] + terms['adamw']
-            + terms['grads'] + act_peak + terms['input'])
+    peak = (terms['frozen_weights'] + terms['lowp_weights'] + terms['learnable_weights']
+            + terms['adamw'] + terms['grads'] + act_peak + terms['input'])
     return MemoryEstimate(frames=frames, clips=clips, learnable_params=learnable,
                           total_params=total,
                           terms={k: v / MB for k, v in terms.items()},
