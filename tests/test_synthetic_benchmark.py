@@ -340,7 +340,7 @@ def test_quick_benchmark_end_to_end(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'synthetic_benchmark.py'), '--quick',
          '--out', str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=1500)
+        timeout=1100)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ('results.json', 'results.md', 'results.png', 'gates.png'):
         assert (out / name).is_file(), name

@@ -109,8 +109,10 @@ class BenchmarkSettings:
     tap_cache: bool = True
 
 
-FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epochs=30,
-                         pretrain_decay_from=20, tal_epochs=10, seeds=6, full_ft_seeds=3)
+# 300 clips a class: 1,200 training clips, 75 steps of 16 an epoch; 36 epochs = 2,700
+# steps, the cosine decay over the last 900 (docs/synthetic_benchmark.md, "Pretraining")
+FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epochs=36,
+                         pretrain_decay_from=24, tal_epochs=10, seeds=6, full_ft_seeds=3)
 QUICK = BenchmarkSettings('quick', num_videos=36, num_per_class=24, pretrain_epochs=4,
                           pretrain_decay_from=2, tal_epochs=6, seeds=2, full_ft_seeds=1)
 
@@ -219,15 +221,22 @@ def run_benchmark(out_dir: str,
                         f'{time.perf_counter() - t_start:.0f} s')
 
     data_tasks: Dict[str, List[Task]] = dict(trimmed=[], untrimmed=[])
+    trimmed_task: Dict[str, str] = {}  # regime -> name of the task writing its clips
     for rname in regimes:
         regime = REGIMES[rname]
-        data_dir = osp.join(out_dir, 'data', tag, rname)
-        data[rname] = steps.data_paths(data_dir, len(regime.tal_cfg().label_names))
-        for what, num, out in (('trimmed', settings.num_per_class, data[rname]['val_list']),
-                               ('untrimmed', settings.num_videos, data[rname]['ann_file'])):
-            spec = steps.generate_spec(regime, what, data_dir, num, settings.data_seed)
+        untrimmed = osp.join(out_dir, 'data', tag, rname, 'untrimmed')
+        clips = steps.trimmed_dir(osp.join(out_dir, 'data', tag), regime)
+        data[rname] = steps.data_paths(untrimmed, clips, len(regime.tal_cfg().label_names))
+        trimmed_task[rname] = f'data-{osp.basename(clips)}'
+        jobs_here = [('untrimmed', untrimmed, settings.num_videos, data[rname]['ann_file'],
+                      f'{rname}/data-untrimmed')]
+        if trimmed_task[rname] not in [t.name for t in data_tasks['trimmed']]:
+            jobs_here.append(('trimmed', clips, settings.num_per_class,
+                              data[rname]['val_list'], trimmed_task[rname]))
+        for what, where, num, out, name in jobs_here:
+            spec = steps.generate_spec(regime, what, where, num, settings.data_seed)
 
-            def gen(spec=spec, out=out, name=f'{rname}/data-{what}'):
+            def gen(spec=spec, out=out, name=name):
                 result = steps.finished_run(spec, spec['result'] + '.spec', out)
                 if result is None:
                     logger.info(f'{name}: generating ({spec["num"]}, seed {spec["seed"]})')
@@ -236,7 +245,7 @@ def run_benchmark(out_dir: str,
                     logger.info(f'{name}: {out} exists, not regenerated')
                 log_done(name, result)
                 return result
-            data_tasks[what].append(Task(f'{rname}/data-{what}', gen))
+            data_tasks[what].append(Task(name, gen))
     # the pretraining clips first: the pretrainings are the longest steps
     tasks += data_tasks['trimmed']
 
@@ -264,7 +273,7 @@ def run_benchmark(out_dir: str,
                         f'{[round(100 * a, 1) for a in pretrain_results[rname]["val_top1"]]}')
             log_done(f'{rname}/pretrain', result)
             return result
-        tasks.append(Task(f'{rname}/pretrain', pre, deps=[f'{rname}/data-trimmed']))
+        tasks.append(Task(f'{rname}/pretrain', pre, deps=[trimmed_task[rname]]))
     tasks += data_tasks['untrimmed']
 
     runs: Dict[str, Dict[str, List[dict]]] = {r: {n: [] for n in configs} for r in regimes}
@@ -308,6 +317,8 @@ def run_benchmark(out_dir: str,
                     run = run_result(raw, seed, online=mode != 'read')
                     run['class_agnostic_average_mAP'] = steps.class_agnostic_map(
                         data[rname]['ann_file'], det_file)
+                    run['per_class_average_AP'] = steps.per_class_average_ap(
+                        data[rname]['ann_file'], det_file)
                     run['config_dump'] = osp.join(work_dir, osp.basename(config))
                     with lock:
                         runs[rname][name].append(run)
@@ -335,7 +346,8 @@ def run_benchmark(out_dir: str,
 
     regime_results: Dict[str, Dict[str, dict]] = {
         r: {name: summarize_runs(rs) for name, rs in runs[r].items() if rs} for r in regimes}
-    paired = {r: paired_average_map(regime_results[r]) for r in regimes}
+    paired = {r: paired_average_map(regime_results[r],
+                                    class_groups=REGIMES[r].class_groups()) for r in regimes}
     regime_meta = {}
     for rname in regimes:
         regime = REGIMES[rname]

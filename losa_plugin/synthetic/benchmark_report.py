@@ -93,6 +93,10 @@ def summarize_runs(runs: List[dict]) -> dict:
         names = list(gates[0])
         out['gates'] = {n: float(np.mean([g[n] for g in gates])) for n in names}
         out['gates_std'] = {n: _std([g[n] for g in gates]) for n in names}
+    per_class = [r['per_class_average_AP'] for r in runs if r.get('per_class_average_AP')]
+    if per_class:  # AP per class, averaged over the tIoU thresholds
+        out['per_class_average_AP'] = {k: float(np.mean([p[k] for p in per_class]))
+                                       for k in per_class[0]}
     checkpoints = [r['checkpoint'] for r in runs if r.get('checkpoint')]
     if checkpoints:
         out['checkpoint'] = checkpoints[0]
@@ -131,16 +135,30 @@ def paired_difference(a: Dict[int, float], b: Dict[int, float],
 
 
 def paired_average_map(results: Dict[str, dict], strategy: str = 'losa',
-                       baseline: str = 'head_only') -> Optional[dict]:
+                       baseline: str = 'head_only',
+                       class_groups: Optional[Dict[str, Sequence[str]]] = None
+                       ) -> Optional[dict]:
     """``{"delta_average_mAP", "ci95", "n", ...}``: ``strategy - baseline`` average mAP
-    over the seeds both ran (None when one is missing)."""
+    over the seeds both ran (None when one is missing). With ``class_groups``
+    (e.g. the TAL classes seen / not seen in pretraining) also ``by_class_group``: the
+    same paired difference of the mean AP over each group's classes."""
     if strategy not in results or baseline not in results:
         return None
-    per = {name: {r['seed']: r['average_mAP'] for r in results[name]['per_seed']}
-           for name in (strategy, baseline)}
+    runs = {name: results[name]['per_seed'] for name in (strategy, baseline)}
+    per = {name: {r['seed']: r['average_mAP'] for r in rs} for name, rs in runs.items()}
     p = paired_difference(per[strategy], per[baseline])
-    return dict(delta_average_mAP=p['delta'], ci95=p['ci95'], n=p['n'], sd=p['sd'],
-                t=p['t'], per_seed=p['per_seed'], strategy=strategy, baseline=baseline)
+    out = dict(delta_average_mAP=p['delta'], ci95=p['ci95'], n=p['n'], sd=p['sd'],
+               t=p['t'], per_seed=p['per_seed'], strategy=strategy, baseline=baseline)
+    if class_groups and all(r.get('per_class_average_AP') for rs in runs.values() for r in rs):
+        out['by_class_group'] = {}
+        for group, classes in class_groups.items():
+            per = {name: {r['seed']: float(np.mean([r['per_class_average_AP'][c]
+                                                     for c in classes])) for r in rs}
+                   for name, rs in runs.items()}
+            g = paired_difference(per[strategy], per[baseline])
+            out['by_class_group'][group] = dict(classes=list(classes), delta=g['delta'],
+                                                ci95=g['ci95'], n=g['n'])
+    return out
 
 
 # ------------------------------------------------------------------ formatting
@@ -185,6 +203,27 @@ def format_paired(paired: Dict[str, Optional[dict]]) -> str:
         seeds = ', '.join(f'{100 * v:+.1f}' for v in p['per_seed'].values())
         lines.append(f'| {regime} | {100 * p["delta_average_mAP"]:+.2f} | {ci} | {p["n"]} | '
                      f'{seeds} |')
+        for group, g in (p.get('by_class_group') or {}).items():
+            gci = ('–' if g['ci95'] is None else
+                   f'[{100 * g["ci95"][0]:+.2f}, {100 * g["ci95"][1]:+.2f}]')
+            lines.append(f'| {regime}, mean AP of the {group} classes '
+                         f'({", ".join(g["classes"])}) | {100 * g["delta"]:+.2f} | {gci} | '
+                         f'{g["n"]} | |')
+    return '\n'.join(lines)
+
+
+def format_per_class(results: Dict[str, dict], seen: Sequence[str] = ()) -> str:
+    """Markdown table: AP per class (mean over seeds and tIoU thresholds), percent;
+    classes seen in pretraining marked with *."""
+    names = [n for n in strategy_names(results) if results[n].get('per_class_average_AP')]
+    if not names:
+        return ''
+    classes = list(results[names[0]]['per_class_average_AP'])
+    head = '| strategy | ' + ' | '.join(c + ('*' if c in seen else '') for c in classes) + ' |'
+    lines = [head, '|' + '---|' * (len(classes) + 1)]
+    for n in names:
+        ap = results[n]['per_class_average_AP']
+        lines.append(f'| {n} | ' + ' | '.join(_pct(ap.get(c)) for c in classes) + ' |')
     return '\n'.join(lines)
 
 
@@ -252,6 +291,12 @@ def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optiona
                   f'{_pct(info["random_predictions_average_mAP"], 2)} % average mAP')
     for name, results in regimes.items():
         md += ['', f'## {name}', '', format_table(results)]
+        info = meta.get('regimes', {}).get(name, {})
+        seen = [c for c in info.get('tal_classes', []) if c in info.get('pretrain_classes', [])]
+        per_class = format_per_class(results, seen)
+        if per_class:
+            md += ['', 'AP per class (%, mean over seeds and tIoU 0.3:0.1:0.7; * = seen in '
+                   'pretraining):', '', per_class]
         md += format_regime_notes(name, results)
     md += ['', '## Paired difference, LoSA − head-only (same seeds)', '', format_paired(paired)]
     with open(osp.join(out_dir, 'results.md'), 'w') as f:

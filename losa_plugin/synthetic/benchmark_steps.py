@@ -4,6 +4,7 @@ TAL runs (their specs and config overrides), plus the reference levels of a test
 
 Every mAP returned here is a fraction, as ``TALMetric`` reports it.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -21,22 +22,29 @@ PRETRAIN_CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
                            'pretrain_vit-tiny_synthetic-trimmed.py')
 
 
-def data_paths(data_dir: str, num_classes: int) -> Dict[str, object]:
-    """Where a regime's generated sets live under ``data_dir``."""
-    return dict(ann_file=osp.join(data_dir, 'untrimmed', 'annotations.json'),
-                video_dir=osp.join(data_dir, 'untrimmed', 'videos'),
-                train_list=osp.join(data_dir, 'trimmed', 'train_list.txt'),
-                val_list=osp.join(data_dir, 'trimmed', 'val_list.txt'),
-                clip_dir=osp.join(data_dir, 'trimmed', 'clips'),
+def trimmed_dir(data_dir: str, regime: Regime) -> str:
+    """The pretraining clips' folder under ``data_dir``, named by their generator config:
+    regimes that pretrain on the same clips share one folder (generated once)."""
+    cfg = json.dumps(regime.pretrain_cfg().to_dict(), sort_keys=True)
+    return osp.join(data_dir, f'trimmed-{hashlib.sha1(cfg.encode()).hexdigest()[:8]}')
+
+
+def data_paths(untrimmed_dir: str, clips_dir: str, num_classes: int) -> Dict[str, object]:
+    """Where a regime's generated sets live."""
+    return dict(ann_file=osp.join(untrimmed_dir, 'annotations.json'),
+                video_dir=osp.join(untrimmed_dir, 'videos'),
+                train_list=osp.join(clips_dir, 'train_list.txt'),
+                val_list=osp.join(clips_dir, 'val_list.txt'),
+                clip_dir=osp.join(clips_dir, 'clips'),
                 num_classes=num_classes)
 
 
-def generate_spec(regime: Regime, what: str, data_dir: str, num: int, seed: int) -> dict:
-    """Spec of one data-generation process (``benchmark_run``, ``kind='generate'``)."""
+def generate_spec(regime: Regime, what: str, out_dir: str, num: int, seed: int) -> dict:
+    """Spec of one data-generation process (``benchmark_run``, ``kind='generate'``)
+    writing ``what`` (``'untrimmed'`` or ``'trimmed'``) into ``out_dir``."""
     cfg = regime.tal_cfg() if what == 'untrimmed' else regime.pretrain_cfg()
-    return dict(kind='generate', what=what, out_dir=osp.join(data_dir, what), num=int(num),
-                seed=int(seed), cfg=cfg.to_dict(),
-                result=osp.join(data_dir, f'{what}_result.json'))
+    return dict(kind='generate', what=what, out_dir=out_dir, num=int(num),
+                seed=int(seed), cfg=cfg.to_dict(), result=out_dir + '_result.json')
 
 
 def schedule_overrides(max_epochs: int, warmup_epochs: int,
@@ -195,6 +203,19 @@ def random_prediction_map(ann_file: str, subset: str = 'Test', per_video: int = 
     dets = Detections(ids, np.concatenate(segs), rng.uniform(size=len(ids)),
                       rng.integers(0, num_classes, len(ids)))
     return float(evaluate_detections(videos, dets, TIOUS).average_mAP)
+
+
+def per_class_average_ap(ann_file: str, detections_file: str,
+                         subset: str = 'Test') -> Dict[str, float]:
+    """AP (fraction) of each class of the dumped detections, averaged over the tIoU
+    thresholds: which classes a run localises (e.g. those seen in pretraining or not)."""
+    from ..datasets.tal_annotation import load_tal_annotations
+    from ..evaluation.detection_eval import evaluate_detections
+    from ..evaluation.results_io import load_submission
+    videos = load_tal_annotations(ann_file, subset)
+    dets = load_submission(detections_file, videos[0]['class_names'])
+    result = evaluate_detections(videos, dets, TIOUS)
+    return {name: float(result.ap[:, c].mean()) for c, name in enumerate(result.class_names)}
 
 
 def class_agnostic_map(ann_file: str, detections_file: str, subset: str = 'Test') -> float:
