@@ -86,3 +86,24 @@ def test_exact_terms_equal_real_tensor_sizes(name):
     assert est.peak_mb * MB == pytest.approx(
         terms['frozen_weights'] + terms['lowp_weights'] + terms['learnable_weights']
         + terms['adamw'] + terms['grads'] + act + terms['input'], rel=1e-12)
+
+
+def test_config_forms_defaults_and_errors():
+    """A config file name, a Config and a model dict give the same estimate; the
+    adapters' attention probabilities are left out unless asked for; a model without a
+    backbone is refused by name."""
+    init_default_scope('mmaction')
+    from_file = estimate_memory(TINY, FRAMES, SIZE, SIZE)
+    from_cfg = estimate_memory(Config.fromfile(TINY), FRAMES, SIZE, SIZE)
+    from_model = estimate_memory(Config.fromfile(TINY).model.to_dict(), FRAMES, SIZE, SIZE)
+    assert from_file.as_dict() == from_cfg.as_dict() == from_model.as_dict()
+    probs = estimate_memory(TINY, FRAMES, SIZE, SIZE, attention_materialized=True)
+    assert probs.terms['neck_adapters'] > from_file.terms['neck_adapters']
+    assert {k: v for k, v in probs.terms.items() if k != 'neck_adapters'} == \
+        {k: v for k, v in from_file.terms.items() if k != 'neck_adapters'}
+    model = Config.fromfile(TINY).model.to_dict()
+    model['backbone'] = None
+    with pytest.raises(ValueError, match='^estimate_memory: the model config has no backbone$'):
+        estimate_memory(model, FRAMES, SIZE, SIZE)
+    with pytest.raises(ValueError, match='frames=40 is not a multiple of clip_len=16'):
+        estimate_memory(TINY, 40, SIZE, SIZE)
