@@ -133,3 +133,20 @@ def test_head_predict_class_agnostic_nms_keeps_labels():
     torch.testing.assert_close(
         r.scores, torch.tensor([1 / (1 + math.exp(-2.0)), 0.5 * math.exp(-tiou ** 2 / 0.5)]),
         rtol=1e-6, atol=0)
+
+
+def test_detector_pads_to_the_heads_multiple_and_refuses_frames_without_backbone():
+    """L = 5 steps with a head that needs multiples of 4: zeros appended to 8, the
+    mask False there; 5-D inputs without a backbone are refused by name."""
+    model = _detector([([[0.0, 1.0]], [0.5], [0])] * 2).eval()
+    model.head.pad_multiple = 4
+    feats = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5) + 1
+    samples = [_sample(5, 1.0, 0.0, 1.0, None), _sample(4, 1.0, 0.0, 1.0, None)]
+    out, mask = model.extract_feat(feats, samples)
+    assert out.shape == (2, 3, 8)
+    torch.testing.assert_close(out[..., :5], feats, rtol=0, atol=0)
+    assert torch.count_nonzero(out[..., 5:]) == 0
+    assert mask.tolist() == [[True] * 5 + [False] * 3, [True] * 4 + [False] * 4]
+    with pytest.raises(ValueError, match=r'^TALDetector: frame inputs \[B, 3, F, H, W\] need a '
+                                         r'backbone$'):
+        model.extract_feat(torch.zeros(1, 3, 4, 8, 8), samples[:1])
