@@ -13,7 +13,7 @@ Examples::
     .venv/bin/pip install mutmut          # once; not a test requirement
     .venv/bin/python tools/mutation_test.py losa_plugin/utils/time_grid.py \\
         losa_plugin/models/detectors/tal_detector.py \\
-        --tests tests/test_mutation_time_grid.py --json work_dirs/mutation/time_grid.json
+        --tests tests/test_mutation_detector_predict.py --json work_dirs/mutation/time_grid.json
 
 Keep runs bounded (2 shared cores): choose the fastest tests that exercise the module;
 mutmut only runs, for each mutant, the selected tests that call the mutated function.
