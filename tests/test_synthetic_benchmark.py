@@ -157,6 +157,42 @@ def test_finished_run_is_reused_only_for_the_same_spec(tmp_path):
     assert finished_run(other, str(spec_file), str(det_file)) is None
 
 
+# ------------------------------------------------------ pretraining schedule
+def test_takeoff_schedule_holds_then_decays_and_stops():
+    import math
+    from types import SimpleNamespace
+    from losa_plugin.synthetic.takeoff_schedule import TakeoffLRSchedule
+    groups = [dict(lr=1e-3, initial_lr=1e-3), dict(lr=2e-3, initial_lr=2e-3)]
+    runner = SimpleNamespace(max_epochs=60, epoch=0, train_dataloader=[0] * 10,
+                             optim_wrapper=SimpleNamespace(optimizer=SimpleNamespace(
+                                 param_groups=groups)),
+                             train_loop=SimpleNamespace(stop_training=False),
+                             logger=SimpleNamespace(info=lambda msg: None))
+    hook = TakeoffLRSchedule(takeoff=0.5, hold_epochs=2, decay_epochs=4, eta_min=0.0)
+    hook.before_train(runner)
+    assert hook.decay_start == 56  # no take-off yet: decay over the last 4 of 60 epochs
+    for epoch, acc in enumerate([0.2, 0.3, 0.55, 0.4, 0.8], start=1):
+        runner.epoch = epoch
+        hook.after_val_epoch(runner, {'acc/top1': acc})
+    assert hook.takeoff_epoch == 3 and hook.decay_start == 5  # epochs 4, 5 (1-based) full
+    runner.epoch = 4  # 0-based index: the 5th epoch, still full lr
+    hook.before_train_iter(runner, 0)
+    assert [g['lr'] for g in groups] == [1e-3, 2e-3]
+    runner.epoch = 7  # half-way through the decay (epochs 5..8), iteration 0
+    hook.before_train_iter(runner, 0)
+    # cosine at t = (7 - 5) / 4 = 0.5: 0.5 * (1 + cos(pi / 2)) = 0.5
+    assert [g['lr'] for g in groups] == pytest.approx([0.5e-3, 1e-3])
+    runner.epoch = 5
+    hook.before_train_iter(runner, 5)  # t = 0.5 / 4 of the decay
+    assert groups[0]['lr'] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 8)))
+    runner.epoch = 8
+    hook.after_val_epoch(runner, {'acc/top1': 0.9})
+    assert not runner.train_loop.stop_training
+    runner.epoch = 9  # 3 + 2 + 4 epochs done
+    hook.after_val_epoch(runner, {'acc/top1': 0.9})
+    assert runner.train_loop.stop_training
+
+
 # ------------------------------------------------------------ scheduling
 def test_tasks_start_when_ready_and_the_quiet_estimate_replays_the_policy():
     import threading

@@ -79,11 +79,13 @@ class BenchmarkSettings:
         name (str): ``'full'`` or ``'quick'`` (part of the output folders' names).
         num_videos (int): untrimmed videos per regime (1/3 Test, the rest training).
         num_per_class (int): trimmed pretraining clips per class (20 % val).
-        pretrain_epochs (int): recognizer pretraining epochs.
-        pretrain_decay_from (int): epoch from which the pretraining lr decays (cosine)
-            to a plateau; constant before it (after a 2-epoch warm-up). The tiny ViT sits
-            at chance for ~1,000 steps and then learns abruptly, so an early decay stalls
-            it (docs/synthetic_benchmark.md, "Pretraining").
+        pretrain_epochs (int): at most this many pretraining epochs.
+        pretrain_hold (int): epochs at the full lr after the pretraining's take-off (val
+            top-1 >= 50 %, :class:`TakeoffLRSchedule`).
+        pretrain_decay (int): epochs of the cosine decay that follows; then it stops.
+            The tiny ViT sits at chance for a seed-dependent ~900 to 2,000+ steps and
+            then learns abruptly, so a fixed decay either stalls it or wastes steps
+            (docs/synthetic_benchmark.md, "Pretraining").
         tal_epochs (int): TAL training epochs (the same for every strategy).
         seeds (int): training seeds of the frozen strategies (head-only, LoSA and the
             ablations; paired: seed k is the same data order for all).
@@ -99,7 +101,8 @@ class BenchmarkSettings:
     num_videos: int
     num_per_class: int
     pretrain_epochs: int
-    pretrain_decay_from: int
+    pretrain_hold: int
+    pretrain_decay: int
     tal_epochs: int
     seeds: int
     full_ft_seeds: int
@@ -109,12 +112,13 @@ class BenchmarkSettings:
     tap_cache: bool = True
 
 
-# 300 clips a class: 1,200 training clips, 75 steps of 16 an epoch; 36 epochs = 2,700
-# steps, the cosine decay over the last 900 (docs/synthetic_benchmark.md, "Pretraining")
-FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epochs=36,
-                         pretrain_decay_from=24, tal_epochs=10, seeds=6, full_ft_seeds=3)
+# 300 clips a class: 1,200 training clips, 75 steps of 16 an epoch
+FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epochs=60,
+                         pretrain_hold=6, pretrain_decay=6, tal_epochs=10, seeds=6,
+                         full_ft_seeds=3)
 QUICK = BenchmarkSettings('quick', num_videos=36, num_per_class=24, pretrain_epochs=4,
-                          pretrain_decay_from=2, tal_epochs=6, seeds=2, full_ft_seeds=1)
+                          pretrain_hold=1, pretrain_decay=2, tal_epochs=6, seeds=2,
+                          full_ft_seeds=1)
 
 
 def _logger() -> MMLogger:
@@ -134,9 +138,10 @@ def _backbone_kind(config: str) -> Tuple[bool, bool]:
 def _pretrain_info(result: dict, regime: Regime, ckpt: str) -> dict:
     curve = [h['acc/top1'] for h in result.get('val_history', []) if 'acc/top1' in h]
     pre_classes, _ = regime.class_sets()
+    takeoff = next((i + 1 for i, a in enumerate(curve) if a >= 0.5), None)
     return dict(val_top1=curve, epochs=[h['epoch'] for h in result.get('val_history', [])
                                         if 'acc/top1' in h],
-                final_val_top1=curve[-1] if curve else None,
+                final_val_top1=curve[-1] if curve else None, takeoff_epoch=takeoff,
                 last5_range=(max(curve[-5:]) - min(curve[-5:])) if len(curve) >= 5 else None,
                 num_classes=len(pre_classes), classes=list(pre_classes), checkpoint=ckpt,
                 train_time_s=result.get('train_time_s'), cpu_time_s=result.get('cpu_time_s'))
@@ -254,20 +259,25 @@ def run_benchmark(out_dir: str,
         work_dir = osp.join(out_dir, 'pretrain', tag, rname)
         pre_data = dict(data[rname], num_classes=len(regime.pretrain_cfg().label_names))
         spec = steps.pretrain_spec(regime, pre_data, work_dir, settings.pretrain_epochs,
-                                   settings.pretrain_decay_from, settings.data_seed,
-                                   settings.threads)
-        ckpts[rname] = osp.join(work_dir, f'epoch_{settings.pretrain_epochs}.pth')
+                                   settings.pretrain_hold, settings.pretrain_decay,
+                                   settings.data_seed, settings.threads)
 
         def pre(spec=spec, rname=rname, regime=regime):
-            ckpt = ckpts[rname]
-            result = steps.finished_run(spec, osp.join(spec['work_dir'], 'spec.json'), ckpt)
-            if result is None:
-                logger.info(f'{rname}/pretrain: {settings.pretrain_epochs} epochs -> {ckpt}')
-                result = steps.run_in_subprocess(spec, osp.join(spec['work_dir'], 'spec.json'))
-                if not osp.isfile(ckpt):
-                    raise RuntimeError(f'pretrain: expected the checkpoint {ckpt}')
+            spec_file = osp.join(spec['work_dir'], 'spec.json')
+            result = steps.finished_run(spec, spec_file,
+                                        osp.join(spec['work_dir'], 'last_checkpoint'))
+            if result is None or steps.last_checkpoint(spec['work_dir']) is None:
+                logger.info(f'{rname}/pretrain: at most {settings.pretrain_epochs} epochs '
+                            f'-> {spec["work_dir"]}')
+                result = steps.run_in_subprocess(spec, spec_file)
             else:
-                logger.info(f'{rname}/pretrain: {ckpt} exists, not retrained')
+                logger.info(f'{rname}/pretrain: {spec["work_dir"]} has the checkpoint, '
+                            'not retrained')
+            ckpt = steps.last_checkpoint(spec['work_dir'])
+            if ckpt is None:
+                raise RuntimeError(f'pretrain: no checkpoint in {spec["work_dir"]} after '
+                                   'training')
+            ckpts[rname] = ckpt
             pretrain_results[rname] = _pretrain_info(result, regime, ckpt)
             logger.info(f'{rname}/pretrain: val top-1 per epoch '
                         f'{[round(100 * a, 1) for a in pretrain_results[rname]["val_top1"]]}')

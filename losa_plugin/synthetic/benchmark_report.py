@@ -274,8 +274,10 @@ def format_pretraining(name: str, info: dict) -> str:
     curve = info.get('val_top1') or []
     pts = ', '.join(f'{100 * a:.0f}' for a in curve)
     final = f'{100 * curve[-1]:.1f} %' if curve else 'n/a'
-    return (f'{name}: pretraining val top-1 {final} (chance {100 / info["num_classes"]:.0f} %, '
-            f'{info["num_classes"]} classes); per epoch: {pts}')
+    takeoff = info.get('takeoff_epoch')
+    return (f'{name}: pretraining val top-1 {final} after {len(curve)} epochs (chance '
+            f'{100 / info["num_classes"]:.0f} %, {info["num_classes"]} classes; take-off '
+            f'(>= 50 %) at epoch {takeoff if takeoff else "none"}); per epoch: {pts}')
 
 
 def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optional[dict]],

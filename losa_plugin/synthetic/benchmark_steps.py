@@ -72,25 +72,39 @@ def schedule_overrides(max_epochs: int, warmup_epochs: int,
     }
 
 
-def pretrain_spec(regime: Regime, data: Dict[str, object], work_dir: str, epochs: int,
-                  decay_from: int, seed: int, threads: int) -> dict:
-    """Spec of the recognizer pretraining of ``regime`` (validated every epoch, so its
-    result holds the val top-1 curve)."""
+def pretrain_spec(regime: Regime, data: Dict[str, object], work_dir: str, max_epochs: int,
+                  hold_epochs: int, decay_epochs: int, seed: int, threads: int) -> dict:
+    """Spec of the recognizer pretraining of ``regime``: validated every epoch (its result
+    holds the val top-1 curve), a 2-epoch warm-up, then :class:`TakeoffLRSchedule`
+    (constant lr until the take-off, ``hold_epochs`` more, a cosine decay over
+    ``decay_epochs``, stop; at most ``max_epochs``). The last checkpoint is named in
+    ``work_dir/last_checkpoint``."""
     overrides = {'log_level': 'INFO', 'randomness.seed': int(seed),
                  'model.cls_head.num_classes': data['num_classes'],
-                 'train_cfg.val_interval': 1}
+                 'train_cfg.max_epochs': int(max_epochs), 'train_cfg.val_interval': 1,
+                 'custom_hooks': [dict(type='TakeoffLRSchedule', takeoff=0.5,
+                                       hold_epochs=int(hold_epochs),
+                                       decay_epochs=int(decay_epochs))],
+                 'param_scheduler': [dict(type='LinearLR', start_factor=0.01, by_epoch=True,
+                                          begin=0, end=min(2, max_epochs),
+                                          convert_to_iter_based=True)]}
     overrides.update(regime.pretrain_model_overrides())
     for split, ann in (('train', data['train_list']), ('val', data['val_list']),
                        ('test', data['val_list'])):
         overrides[f'{split}_dataloader.dataset.ann_file'] = ann
         overrides[f'{split}_dataloader.dataset.data_prefix.video'] = data['clip_dir']
-    # The tiny ViT sits at chance for ~1,000 steps, then learns abruptly: a constant lr
-    # until decay_from, then a cosine decay to a plateau (docs/synthetic_benchmark.md).
-    overrides.update(schedule_overrides(epochs, 2, decay_from, warmup='LinearLR',
-                                        start_factor=0.01))
-    overrides['optim_wrapper.clip_grad'] = None
     return dict(config=PRETRAIN_CONFIG, work_dir=work_dir, overrides=overrides,
                 threads=int(threads), test=False, result=osp.join(work_dir, 'result.json'))
+
+
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint mmengine's ``last_checkpoint`` file in ``work_dir`` names, if any."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return None
+    with open(marker) as f:
+        path = f.read().strip()
+    return path if osp.isfile(path) else None
 
 
 def tal_overrides(data: Dict[str, object], pretrained: Optional[str], seed: int,
