@@ -97,9 +97,10 @@ def summarize_runs(runs: List[dict]) -> dict:
     if per_class:  # AP per class, averaged over the tIoU thresholds
         out['per_class_average_AP'] = {k: float(np.mean([p[k] for p in per_class]))
                                        for k in per_class[0]}
-    checkpoints = [r['checkpoint'] for r in runs if r.get('checkpoint')]
-    if checkpoints:
-        out['checkpoint'] = checkpoints[0]
+    with_ckpt = [r for r in runs if r.get('checkpoint')]
+    if with_ckpt:  # the first seed's trained model and the config it was trained with
+        out['checkpoint'] = with_ckpt[0]['checkpoint']
+        out['checkpoint_config'] = with_ckpt[0].get('config_dump')
     return out
 
 

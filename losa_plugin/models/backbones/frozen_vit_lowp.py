@@ -4,7 +4,7 @@ Under ``torch.autocast`` a frozen ViT pays, on every call, for what never change
 linear layer's float32 weight is cast to 16 bit, the float32 residual stream is cast
 before every matmul and back after it, the LayerNorms run in float32 and the bias and
 residual additions are separate passes over memory. On a CPU these conversions and
-passes cost as much as the matmuls they feed (docs/efficiency.md, section 7).
+passes cost as much as the matmuls they feed (docs/efficiency.md, section 8).
 
 :class:`FrozenViTLowp` holds a 16-bit copy of the frozen weights, made once and
 refreshed only when the float32 weights change (a loaded checkpoint, ``init_weights``,

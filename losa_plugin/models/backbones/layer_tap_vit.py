@@ -26,7 +26,7 @@ the highest tapped one are not run.
 16-bit frozen forward (``dtype='bf16'`` / ``'fp16'``, ``frozen=True``): by default
 (``lowp_mode='native'``) the blocks run natively in 16 bit on a 16-bit copy of the
 frozen weights made once (``frozen_vit_lowp.py``; taps ~2.3 bf16 units from float32,
-docs/efficiency.md section 7); ``lowp_mode='autocast'`` keeps the float32 residual
+docs/efficiency.md section 8); ``lowp_mode='autocast'`` keeps the float32 residual
 stream and lets ``torch.autocast`` cast per call (slower on a CPU, ~1 unit). The
 native path needs the fused attention; with ``fused_attention=False``, a backbone it
 does not cover (``lowp_unsupported``) or with gradients (``frozen=False``) autocast is
