@@ -8,24 +8,10 @@ frames_per_cell = 2
 num_clips = 576 // clip_len
 window = dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,
               num_clips=num_clips, frames_per_cell=frames_per_cell)
-# the dataset base's pipelines with this window sampler
-train_pipeline = [
-    dict(**window, trunc_thresh=0.5, crop_ratio=(0.9, 1.0)),
-    dict(type='DecodeVideoWindow'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='RandomResizedCrop', area_range=(0.3, 1.0)),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='ConsistentAugment', transforms=[dict(type='mmdet.AutoAugment')]),
-    dict(type='PackTALInputs'),
-]
-test_pipeline = [
-    dict(**window, test_mode=True),
-    dict(type='DecodeVideoWindow'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackTALInputs'),
-]
+# the base's pipelines with this window sampler in front
+train_pipeline = [dict(**window, trunc_thresh=0.5, crop_ratio=(0.9, 1.0))] + \
+    _base_.train_pipeline[1:]
+test_pipeline = [dict(**window, test_mode=True)] + _base_.test_pipeline[1:]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(
     test_window=dict(size=num_clips * clip_len * frame_interval), pipeline=test_pipeline))
