@@ -104,3 +104,20 @@ def test_cache_refuses_unfrozen_backbone(tmp_path):
     cfg['backbone']['backbone']['frozen'] = False
     with pytest.raises(ValueError, match='frozen'):
         _build(cfg)
+
+
+def test_store_writes_only_the_window_not_the_buffer_it_views(tmp_path):
+    # taps are often views of one [B * T, ...] buffer; torch.save would write the whole
+    # buffer for each window (a 16-clip batch made every cached clip 16x its size)
+    store = TapCacheStore(str(tmp_path), dict(type='LayerTapViT', layer_ids=[1]))
+    torch.manual_seed(0)
+    buffer = torch.randn(16, 1, 8, 4, 4, 96)  # 16 clips' taps in one storage
+    pooled = torch.randn(16, 1, 8, 96)
+    one = buffer[3]  # [1, 8, 4, 4, 96]: a contiguous view of clip 3
+    assert one.is_contiguous() and one.untyped_storage().nbytes() == buffer.numel() * 4
+    store.save('w', (one,), (1,), torch.ones(1, dtype=torch.bool), pooled_last=pooled[3])
+    payload = (one.numel() + pooled[3].numel()) * 4  # 49,920 bytes of float32
+    assert osp.getsize(store.path('w')) < payload + 4096  # pickle / zip overhead only
+    back = store.load('w')
+    assert torch.equal(back['feats'][0], one) and torch.equal(back['pooled_last'], pooled[3])
+    assert back['feats'][0].untyped_storage().nbytes() == one.numel() * 4

@@ -88,7 +88,10 @@ class TapCacheStore:
             pooled_last (Tensor, optional): ``[T, T_N, C_N]``.
         """
         def cpu(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-            return None if x is None else x.detach().cpu().contiguous()
+            # a copy: torch.save writes a view's whole storage, and taps are often views
+            # of one [B * T, ...] buffer (a window's file would hold the whole batch)
+            return None if x is None else x.detach().to('cpu', copy=True,
+                                                        memory_format=torch.contiguous_format)
 
         item = dict(feats=[cpu(f) for f in feats], layer_ids=[int(i) for i in layer_ids],
                     clip_mask=cpu(clip_mask), frame_mask=cpu(frame_mask),
