@@ -4,9 +4,9 @@ run end to end (``tools/synthetic_benchmark.py --quick``, both regimes).
 The end-to-end test is slow by design (CI runs it: a few minutes on 2 cores): it
 generates the quick data of both regimes, pretrains both ViTs, trains and tests
 head-only and LoSA (2 seeds, the second reading cached taps) and full fine-tuning through
-mmengine's Runner, and writes the result files. Each strategy must beat a floor that a
-pipeline without class information cannot reach; docs/synthetic_benchmark.md gives the
-measurement behind ``MAP_FLOOR``.
+mmengine's Runner, and writes the result files. Each strategy must beat the level of
+random detections recomputed on the same test videos (docs/synthetic_benchmark.md,
+"The test's floor").
 """
 import json
 import os
@@ -25,10 +25,6 @@ from losa_plugin.synthetic.benchmark_steps import (finished_run, shuffled_label_
 from losa_plugin.synthetic.regimes import REGIMES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# Average mAP (fraction) each strategy must exceed in the quick mode, per regime
-# (docs/synthetic_benchmark.md, "The test's floor"): between the random-detection level
-# and the lowest trained strategy measured on the quick sets.
-MAP_FLOOR = {'aligned': 0.0375, 'transfer': 0.02}
 
 
 # ----------------------------------------------------------------- regimes
@@ -385,6 +381,11 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert content['_meta']['mAP_unit'] == 'fraction'
     for regime, results in content['regimes'].items():
         meta = content['_meta']['regimes'][regime]
+        # outputs that ignore the video reach this level on these test videos
+        floor = meta['random_predictions_average_mAP']
+        assert 0 < floor < 0.1, (regime, floor)
+        # merging the classes only adds matches for random detections
+        assert meta['random_predictions_class_agnostic_average_mAP'] > floor
         assert len(meta['pretrain']['val_top1']) == 4  # one val top-1 per pretraining epoch
         for strategy in ('head_only', 'losa', 'full_ft'):
             r = results[strategy]
@@ -392,7 +393,7 @@ def test_quick_benchmark_end_to_end(tmp_path):
                         'train_time_s', 'seeds'):
                 assert key in r, (regime, strategy, key)
             assert r['average_mAP'] == pytest.approx(sum(r['mAP']) / len(TIOUS), abs=1e-9)
-            assert r['average_mAP'] > MAP_FLOOR[regime], (regime, strategy, r['average_mAP'])
+            assert r['average_mAP'] > floor, (regime, strategy, r['average_mAP'], floor)
             assert 0 < r['train_loss'] < 10, (regime, strategy, r['train_loss'])
         assert results['head_only']['seeds'] == results['losa']['seeds'] == [0, 1]
         # the second seed of the frozen strategies read the taps its first seed cached
@@ -405,7 +406,11 @@ def test_quick_benchmark_end_to_end(tmp_path):
         assert set(gates) == {f'{b}/layer{i}' for b in ('short', 'long')
                               for i in range(1, blocks)}
         assert any(abs(v) > 1e-4 for v in gates.values())  # zero-initialised gates moved
-        assert 'average_mAP_gates_off' in results['losa']
+        # ... and what they let through reaches the detections: the same trained models
+        # re-tested with every gate at zero score differently
+        on = [r['average_mAP'] for r in results['losa']['per_seed']]
+        off = results['losa']['average_mAP_gates_off_per_seed']
+        assert len(off) == len(on) == 2 and off != on, (regime, on, off)
         assert osp.isfile(results['losa']['checkpoint'])
         p = content['paired'][regime]
         per = {r['seed']: r['average_mAP'] for r in results['losa']['per_seed']}
@@ -413,7 +418,5 @@ def test_quick_benchmark_end_to_end(tmp_path):
         assert p['n'] == 2 and p['delta_average_mAP'] == pytest.approx(
             np.mean([per[s] - base[s] for s in (0, 1)]))
         assert p['ci95'][0] <= p['delta_average_mAP'] <= p['ci95'][1]
-        # the random-detection level the floor is set against, recomputed on this data
-        assert meta['random_predictions_average_mAP'] < MAP_FLOOR[regime]
     md = (out / 'results.md').read_text()
     assert '## aligned' in md and '## transfer' in md and 'Paired difference' in md

@@ -118,13 +118,14 @@ def main(argv=None) -> None:
         with open(osp.join(args.out, f'{result.video_id}.json'), 'w') as f:
             json.dump(dict(version='losa_plugin tools/infer.py',
                            results={result.video_id: entries}, external_data={}), f)
-        shown = result.above(args.plot_thr)
+        drawn_thr = max(args.plot_thr, args.score_thr)  # result is already above score_thr
+        shown = result.above(drawn_thr)
         png = osp.join(args.out, f'{result.video_id}.png')
         plot_detection_timeline(
             png, shown.segments, shown.scores, shown.labels, classes, result.duration,
             result.gt_segments, result.gt_labels,
             title=f'{result.video_id}: {len(shown.scores)} detections with score >= '
-                  f'{args.plot_thr:g}' + (' (orange: ground truth)' if gt else ''))
+                  f'{drawn_thr:g}' + (' (orange: ground truth)' if gt else ''))
         print(f'\n{result.video_id}: {result.duration:.1f} s at {result.fps:g} fps, '
               f'{result.num_windows} window(s), {len(result.scores)} detections'
               f'{f" (score >= {args.score_thr:g})" if args.score_thr > 0 else ""}; '

@@ -367,6 +367,8 @@ def run_benchmark(out_dir: str,
             pretrain_classes=list(pre_classes), tal_classes=list(tal_classes),
             backbone=regime.vit(), ann_file=data[rname]['ann_file'],
             random_predictions_average_mAP=steps.random_prediction_map(data[rname]['ann_file']),
+            random_predictions_class_agnostic_average_mAP=steps.random_prediction_map(
+                data[rname]['ann_file'], class_agnostic=True),
             layer_probe=run_layer_probe(regime, ckpts[rname], data[rname], settings.threads)
             if probe else None)
     wall = time.perf_counter() - t_start

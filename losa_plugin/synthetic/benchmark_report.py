@@ -290,8 +290,11 @@ def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optiona
         json.dump(dict(regimes=regimes, paired=paired, _meta=meta), f, indent=1)
     md = ['# Synthetic TAL benchmark', '']
     for name, info in meta.get('regimes', {}).items():
+        agnostic = info.get('random_predictions_class_agnostic_average_mAP')
         md.append('* ' + format_pretraining(name, info['pretrain']) + f'; random detections '
-                  f'{_pct(info["random_predictions_average_mAP"], 2)} % average mAP')
+                  f'{_pct(info["random_predictions_average_mAP"], 2)} % average mAP'
+                  + (f' ({_pct(agnostic, 2)} % class-agnostic)' if agnostic is not None
+                     else ''))
     for name, results in regimes.items():
         md += ['', f'## {name}', '', format_table(results)]
         info = meta.get('regimes', {}).get(name, {})

@@ -196,10 +196,12 @@ def shuffled_label_file(ann_file: str, seed: int) -> str:
 
 
 def random_prediction_map(ann_file: str, subset: str = 'Test', per_video: int = 100,
-                          seed: int = 0) -> float:
+                          seed: int = 0, class_agnostic: bool = False) -> float:
     """Average mAP (fraction) of random detections: ``per_video`` segments per test video
     with uniform centres, log-uniform lengths over the ground truth's length range, random
-    classes and scores. The level a pipeline whose outputs ignore the video reaches."""
+    classes and scores. The level a pipeline whose outputs ignore the video reaches;
+    ``class_agnostic=True`` scores the same detections with every class merged into one
+    (the level :func:`class_agnostic_map` is compared with)."""
     from ..datasets.tal_annotation import load_tal_annotations
     from ..evaluation.detection_eval import Detections, evaluate_detections
     videos = load_tal_annotations(ann_file, subset)
@@ -216,6 +218,12 @@ def random_prediction_map(ann_file: str, subset: str = 'Test', per_video: int = 
         ids += [v['video_id']] * per_video
     dets = Detections(ids, np.concatenate(segs), rng.uniform(size=len(ids)),
                       rng.integers(0, num_classes, len(ids)))
+    if class_agnostic:
+        videos = [dict(v, labels=np.zeros_like(v['labels']), class_names=['action'])
+                  for v in videos]
+        dets = Detections(dets.video_ids, dets.segments, dets.scores,
+                          np.zeros_like(dets.labels))
+        return float(evaluate_detections(videos, dets, TIOUS, ['action']).average_mAP)
     return float(evaluate_detections(videos, dets, TIOUS).average_mAP)
 
 
