@@ -11,7 +11,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -219,12 +219,18 @@ def random_prediction_map(ann_file: str, subset: str = 'Test', per_video: int = 
     dets = Detections(ids, np.concatenate(segs), rng.uniform(size=len(ids)),
                       rng.integers(0, num_classes, len(ids)))
     if class_agnostic:
-        videos = [dict(v, labels=np.zeros_like(v['labels']), class_names=['action'])
-                  for v in videos]
-        dets = Detections(dets.video_ids, dets.segments, dets.scores,
-                          np.zeros_like(dets.labels))
-        return float(evaluate_detections(videos, dets, TIOUS, ['action']).average_mAP)
+        return _class_agnostic_average_map(videos, dets)
     return float(evaluate_detections(videos, dets, TIOUS).average_mAP)
+
+
+def _class_agnostic_average_map(videos: List[dict], dets) -> float:
+    """Average mAP (fraction) of ``dets`` against ``videos`` with every class of both
+    merged into one ("action")."""
+    from ..evaluation.detection_eval import Detections, evaluate_detections
+    merged = [dict(v, labels=np.zeros_like(v['labels']), class_names=['action'])
+              for v in videos]
+    dets = Detections(dets.video_ids, dets.segments, dets.scores, np.zeros_like(dets.labels))
+    return float(evaluate_detections(merged, dets, TIOUS, ['action']).average_mAP)
 
 
 def per_class_average_ap(ann_file: str, detections_file: str,
@@ -244,13 +250,7 @@ def class_agnostic_map(ann_file: str, detections_file: str, subset: str = 'Test'
     """Average mAP (fraction) of the dumped detections with every class merged into one
     ("action"): how well a run localises actions, whatever class it names."""
     from ..datasets.tal_annotation import load_tal_annotations
-    from ..evaluation.detection_eval import Detections, evaluate_detections
     from ..evaluation.results_io import load_submission
     videos = load_tal_annotations(ann_file, subset)
-    names = videos[0]['class_names']
-    dets = load_submission(detections_file, names)
-    merged = [dict(v, labels=np.zeros_like(v['labels']), class_names=['action'])
-              for v in videos]
-    dets = Detections(dets.video_ids, dets.segments, dets.scores,
-                      np.zeros_like(dets.labels))
-    return float(evaluate_detections(merged, dets, TIOUS, ['action']).average_mAP)
+    dets = load_submission(detections_file, videos[0]['class_names'])
+    return _class_agnostic_average_map(videos, dets)
