@@ -120,4 +120,32 @@ def test_store_writes_only_the_window_not_the_buffer_it_views(tmp_path):
     assert osp.getsize(store.path('w')) < payload + 4096  # pickle / zip overhead only
     back = store.load('w')
     assert torch.equal(back['feats'][0], one) and torch.equal(back['pooled_last'], pooled[3])
-    assert back['feats'][0].untyped_storage().nbytes() == one.numel() * 4
+    # loaded taps share one buffer: this window's float32 payload, not the batch's
+    assert back['feats'][0].untyped_storage().nbytes() == payload
+
+
+def test_store_round_trip_of_mixed_dtypes_and_the_unpacked_layout(tmp_path):
+    store = TapCacheStore(str(tmp_path))
+    g = torch.Generator().manual_seed(1)
+    feats = (torch.randn(2, 8, 96, generator=g).bfloat16(), torch.randn(2, 8, 3, 3, 64, generator=g),
+             torch.randn(2, 4, 32, generator=g).bfloat16())
+    clip_mask = torch.tensor([True, False])
+    frame_mask = torch.rand(2, 16, generator=g) > 0.3
+    pooled = torch.randn(2, 8, 64, generator=g)
+    store.save('w', feats, (2, 5, 9), clip_mask, frame_mask=frame_mask, pooled_last=pooled)
+    back = store.load('w')
+    assert back['layer_ids'] == (2, 5, 9) and len(back['feats']) == 3
+    for a, b in zip(back['feats'], feats):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    for name, ref in (('clip_mask', clip_mask), ('frame_mask', frame_mask), ('pooled_last', pooled)):
+        assert back[name].dtype == ref.dtype and torch.equal(back[name], ref)
+    store.save('bare', feats[:1], (2,), clip_mask)
+    bare = store.load('bare')
+    assert bare['frame_mask'] is None and bare['pooled_last'] is None
+    assert torch.equal(bare['feats'][0], feats[0])
+    # a file of the earlier layout (one tensor record each) still loads
+    torch.save(dict(feats=list(feats), layer_ids=[2, 5, 9], clip_mask=clip_mask,
+                    frame_mask=frame_mask, pooled_last=pooled), store.path('old'))
+    old = store.load('old')
+    assert all(torch.equal(a, b) for a, b in zip(old['feats'], feats))
+    assert torch.equal(old['pooled_last'], pooled) and old['layer_ids'] == (2, 5, 9)

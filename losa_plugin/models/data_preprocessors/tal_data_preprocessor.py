@@ -3,7 +3,6 @@ import math
 from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from mmaction.registry import MODELS
 
@@ -70,18 +69,16 @@ class TALDataPreprocessor(BaseDataPreprocessor):
         time_dim = 1 if is_video else -1
         lengths = [int(x.shape[time_dim]) for x in inputs]
         target = self._target_len(lengths)
-        padded = []
-        for x in inputs:
-            x = x.float()
-            pad = target - x.shape[time_dim]
-            if is_video:
-                x = F.pad(x, (0, 0, 0, 0, 0, pad))  # [3, F, H, W]: pad F
-            else:
-                x = F.pad(x, (0, pad))
-            padded.append(x)
-        batch = torch.stack(padded)
+        # one float32 buffer, zero-padded, filled in place (the padding is normalised
+        # like the frames, as if padded before normalising)
+        shape = list(inputs[0].shape)
+        shape[time_dim] = target
+        batch = inputs[0].new_empty([len(inputs)] + shape, dtype=torch.float32)
+        for out, x, length in zip(batch, inputs, lengths):
+            out.narrow(time_dim, 0, length).copy_(x)
+            out.narrow(time_dim, length, target - length).zero_()
         if is_video and self.normalize:
-            batch = (batch - self.mean) / self.std
+            batch.sub_(self.mean).div_(self.std)
         data_samples = data.get('data_samples')
         if data_samples is not None:
             for sample, length in zip(data_samples, lengths):
