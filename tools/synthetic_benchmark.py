@@ -6,9 +6,12 @@
         [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper
                      bf16 stream pool2 gate_lr1 proj_frozen attention_output]
         [--diagnostics head_only_layer1 ... head_only_layer7] [--probe] [--no-tap-cache]
+        [--pretrain] [--ship-backbones]
 
-Generates the synthetic data of each regime and pretrains its ViT (both skipped when
-present), then trains and tests every strategy per seed, each run in a fresh process.
+Generates the synthetic data of each regime and takes its ViT from checkpoints/synthetic/
+when the repository ships the backbone of exactly this pretraining (data seed 0), else
+pretrains it (both skipped when present in --out), then trains and tests every strategy
+per seed, each run in a fresh process.
 Writes ``results.json`` (``{"regimes": {...}, "paired": {...}}``, mAP as fractions),
 ``results.md``, ``results.png`` and ``gates.png`` to ``--out``.
 See docs/synthetic_benchmark.md.
@@ -57,6 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='train on permuted class labels (measures the chance floor)')
     p.add_argument('--probe', action='store_true',
                    help='linear probes of every backbone block on the trimmed clips')
+    p.add_argument('--pretrain', action='store_true',
+                   help='pretrain the backbones here even when checkpoints/synthetic/ ships '
+                   'them (the log then says whether they came out bit for bit the same)')
+    p.add_argument('--ship-backbones', action='store_true',
+                   help='pretrain here and write the backbones to checkpoints/synthetic/')
     return p.parse_args(argv)
 
 
@@ -67,7 +75,8 @@ def main(argv=None) -> None:
                   ablations=args.ablations, diagnostics=args.diagnostics,
                   regimes=args.regimes, data_seed=args.data_seed, tal_epochs=args.epochs,
                   threads=args.threads, jobs=args.jobs, tap_cache=not args.no_tap_cache,
-                  shuffle_labels=args.shuffle_labels, probe=args.probe)
+                  shuffle_labels=args.shuffle_labels, probe=args.probe,
+                  pretrain=args.pretrain, ship_backbones=args.ship_backbones)
 
 
 if __name__ == '__main__':

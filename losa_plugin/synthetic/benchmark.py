@@ -31,6 +31,7 @@ from . import benchmark_steps as steps
 from .benchmark_report import (format_gates, format_paired, format_table,
                                paired_average_map, run_result, summarize_runs,
                                write_outputs)
+from .pretrain_step import plan_pretraining, pretrain_task_fn
 from .regimes import CONFIG_DIR, REGIMES, REPO_ROOT, Regime
 from .tasks import Task, run_tasks, simulate_schedule
 
@@ -135,18 +136,6 @@ def _backbone_kind(config: str) -> Tuple[bool, bool]:
     return bool(frozen), 'vit' in backbone
 
 
-def _pretrain_info(result: dict, regime: Regime, ckpt: str) -> dict:
-    curve = [h['acc/top1'] for h in result.get('val_history', []) if 'acc/top1' in h]
-    pre_classes, _ = regime.class_sets()
-    takeoff = next((i + 1 for i, a in enumerate(curve) if a >= 0.5), None)
-    return dict(val_top1=curve, epochs=[h['epoch'] for h in result.get('val_history', [])
-                                        if 'acc/top1' in h],
-                final_val_top1=curve[-1] if curve else None, takeoff_epoch=takeoff,
-                last5_range=(max(curve[-5:]) - min(curve[-5:])) if len(curve) >= 5 else None,
-                num_classes=len(pre_classes), classes=list(pre_classes), checkpoint=ckpt,
-                train_time_s=result.get('train_time_s'), cpu_time_s=result.get('cpu_time_s'))
-
-
 def run_benchmark(out_dir: str,
                   quick: bool = False,
                   seeds: Optional[int] = None,
@@ -161,7 +150,9 @@ def run_benchmark(out_dir: str,
                   jobs: Optional[int] = None,
                   tap_cache: bool = True,
                   shuffle_labels: bool = False,
-                  probe: bool = False) -> dict:
+                  probe: bool = False,
+                  pretrain: bool = False,
+                  ship_backbones: bool = False) -> dict:
     """Run the benchmark into ``out_dir``; returns the ``results.json`` content.
 
     Args:
@@ -181,6 +172,11 @@ def run_benchmark(out_dir: str,
         shuffle_labels (bool): train on permuted class labels (the floor measurement).
         probe (bool): linear probes of every block of each pretrained backbone on the
             trimmed clips (:mod:`layer_probe`), stored under ``_meta``.
+        pretrain (bool): pretrain every regime's backbone here, even when the repository
+            ships the backbone of exactly this pretraining (:mod:`shipped_backbones`;
+            then the log and ``_meta`` say whether it came out the same).
+        ship_backbones (bool): write the backbones pretrained here to
+            ``checkpoints/synthetic/`` (how the shipped files were made).
     """
     settings = replace(QUICK if quick else FULL, data_seed=int(data_seed),
                        tap_cache=bool(tap_cache))
@@ -225,17 +221,31 @@ def run_benchmark(out_dir: str,
             logger.info(f'[done {counter["done"]}/{len(tasks)}] {name}, elapsed '
                         f'{time.perf_counter() - t_start:.0f} s')
 
+    plans = {}
+    for rname in regimes:
+        regime = REGIMES[rname]
+        clips = steps.trimmed_dir(osp.join(out_dir, 'data', tag), regime)
+        data[rname] = steps.data_paths(osp.join(out_dir, 'data', tag, rname, 'untrimmed'),
+                                       clips, len(regime.tal_cfg().label_names))
+        pre_data = dict(data[rname], num_classes=len(regime.pretrain_cfg().label_names))
+        spec = steps.pretrain_spec(regime, pre_data, osp.join(out_dir, 'pretrain', tag, rname),
+                                   settings.pretrain_epochs, settings.pretrain_hold,
+                                   settings.pretrain_decay, settings.data_seed, settings.threads)
+        plans[rname] = plan_pretraining(regime, spec, settings.num_per_class,
+                                        settings.data_seed, force=pretrain or ship_backbones)
+
     data_tasks: Dict[str, List[Task]] = dict(trimmed=[], untrimmed=[])
     trimmed_task: Dict[str, str] = {}  # regime -> name of the task writing its clips
     for rname in regimes:
         regime = REGIMES[rname]
-        untrimmed = osp.join(out_dir, 'data', tag, rname, 'untrimmed')
-        clips = steps.trimmed_dir(osp.join(out_dir, 'data', tag), regime)
-        data[rname] = steps.data_paths(untrimmed, clips, len(regime.tal_cfg().label_names))
+        untrimmed = osp.dirname(data[rname]['ann_file'])
+        clips = osp.dirname(data[rname]['train_list'])
         trimmed_task[rname] = f'data-{osp.basename(clips)}'
         jobs_here = [('untrimmed', untrimmed, settings.num_videos, data[rname]['ann_file'],
                       f'{rname}/data-untrimmed')]
-        if trimmed_task[rname] not in [t.name for t in data_tasks['trimmed']]:
+        # the clips only feed a pretraining (or the probes)
+        needs_clips = plans[rname].train or probe
+        if needs_clips and trimmed_task[rname] not in [t.name for t in data_tasks['trimmed']]:
             jobs_here.append(('trimmed', clips, settings.num_per_class,
                               data[rname]['val_list'], trimmed_task[rname]))
         for what, where, num, out, name in jobs_here:
@@ -256,34 +266,11 @@ def run_benchmark(out_dir: str,
 
     for rname in regimes:
         regime = REGIMES[rname]
-        work_dir = osp.join(out_dir, 'pretrain', tag, rname)
-        pre_data = dict(data[rname], num_classes=len(regime.pretrain_cfg().label_names))
-        spec = steps.pretrain_spec(regime, pre_data, work_dir, settings.pretrain_epochs,
-                                   settings.pretrain_hold, settings.pretrain_decay,
-                                   settings.data_seed, settings.threads)
-
-        def pre(spec=spec, rname=rname, regime=regime):
-            spec_file = osp.join(spec['work_dir'], 'spec.json')
-            result = steps.finished_run(spec, spec_file,
-                                        osp.join(spec['work_dir'], 'last_checkpoint'))
-            if result is None or steps.last_checkpoint(spec['work_dir']) is None:
-                logger.info(f'{rname}/pretrain: at most {settings.pretrain_epochs} epochs '
-                            f'-> {spec["work_dir"]}')
-                result = steps.run_in_subprocess(spec, spec_file)
-            else:
-                logger.info(f'{rname}/pretrain: {spec["work_dir"]} has the checkpoint, '
-                            'not retrained')
-            ckpt = steps.last_checkpoint(spec['work_dir'])
-            if ckpt is None:
-                raise RuntimeError(f'pretrain: no checkpoint in {spec["work_dir"]} after '
-                                   'training')
-            ckpts[rname] = ckpt
-            pretrain_results[rname] = _pretrain_info(result, regime, ckpt)
-            logger.info(f'{rname}/pretrain: val top-1 per epoch '
-                        f'{[round(100 * a, 1) for a in pretrain_results[rname]["val_top1"]]}')
-            log_done(f'{rname}/pretrain', result)
-            return result
-        tasks.append(Task(f'{rname}/pretrain', pre, deps=[trimmed_task[rname]]))
+        fn = pretrain_task_fn(regime, plans[rname], ckpts, pretrain_results, log_done, logger,
+                              ship=ship_backbones)
+        # pretraining reads the clips; the probes (at the end) need them too
+        deps = [trimmed_task[rname]] if plans[rname].train or probe else []
+        tasks.append(Task(f'{rname}/pretrain', fn, deps=deps))
     tasks += data_tasks['untrimmed']
 
     runs: Dict[str, Dict[str, List[dict]]] = {r: {n: [] for n in configs} for r in regimes}
@@ -383,6 +370,10 @@ def run_benchmark(out_dir: str,
                     loadavg_start=list(load_start), loadavg_end=list(os.getloadavg())),
                 memory='peak RSS growth during runner.train(), fresh process per run '
                 '(PeakMemoryMeter); online runs only (see per_seed for the cached ones)')
+    if not configs:  # e.g. `--ship-backbones --strategies`: data and pretraining only
+        logger.info(f'no strategies: data and pretraining only; {out_dir}/results.* left as '
+                    'they were')
+        return dict(regimes=regime_results, paired=paired, _meta=meta)
     write_outputs(regime_results, paired, meta, out_dir)
     for rname in regimes:
         logger.info(f'{rname} ({settings.seeds} / {settings.full_ft_seeds} seeds):\n'

@@ -278,7 +278,8 @@ def format_pretraining(name: str, info: dict) -> str:
     takeoff = info.get('takeoff_epoch')
     return (f'{name}: pretraining val top-1 {final} after {len(curve)} epochs (chance '
             f'{100 / info["num_classes"]:.0f} %, {info["num_classes"]} classes; take-off '
-            f'(>= 50 %) at epoch {takeoff if takeoff else "none"}); per epoch: {pts}')
+            f'(>= 50 %) at epoch {takeoff if takeoff else "none"}); per epoch: {pts}'
+            + (f' [backbone: {info["source"]}]' if info.get('source') else ''))
 
 
 def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optional[dict]],
