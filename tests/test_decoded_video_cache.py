@@ -53,6 +53,8 @@ def test_cached_window_is_a_copy_and_bad_index_names_the_file(tmp_path):
     np.testing.assert_array_equal(again[0], read_frames(path, [0])[0])
     with pytest.raises(VideoReadError, match='demo.mp4'):
         t.transform(dict(video_path=path, frame_inds=np.array([0, 280]), valid_len=2))
+    with pytest.raises(ValueError, match='demo.mp4: no frame indices'):
+        t.transform(dict(video_path=path, frame_inds=np.array([3, 3]), valid_len=0))
     with pytest.raises(ValueError, match='cache_mb'):
         DecodeVideoWindow(cache_mb=-1)
 

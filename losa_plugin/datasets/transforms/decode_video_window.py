@@ -84,8 +84,10 @@ class DecodeVideoWindow(BaseTransform):
         def decode_all(p: str) -> np.ndarray:
             return read_frames(p, np.arange(probe_video(p, backend=self.backend).num_frames),
                                backend=self.backend)
+        if len(inds) == 0:  # as read_frames
+            raise ValueError(f'{path}: no frame indices requested')
         video = shared_cache(self.cache_mb).get(path, decode_all, tag=self.backend)
-        if len(inds) and (inds.min() < 0 or inds.max() >= len(video)):
+        if inds.min() < 0 or inds.max() >= len(video):
             raise VideoReadError(f'{path}: frame indices {int(inds.min())}..{int(inds.max())} '
                                  f'outside the {len(video)} decoded frames')
         return video[inds]  # a copy: the cached array stays unchanged
