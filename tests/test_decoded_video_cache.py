@@ -87,6 +87,10 @@ def test_lru_bound_and_rewritten_file(tmp_path):
     (tmp_path / 'v0.mp4').write_bytes(b'yyyyyyy')
     b = cache.get(files[0], decode)
     assert len(calls) == 5 and b[0, 0, 0, 0] == 5
+    # a remote key (no local file) is cached by its name
+    remote = 's3://bucket/clip.mp4'
+    c = cache.get(remote, decode)
+    assert cache.get(remote, decode) is c and len(calls) == 6
 
 
 def test_cached_decord_init_matches_mmaction_decoding(tmp_path):

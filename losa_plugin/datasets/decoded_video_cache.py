@@ -38,8 +38,12 @@ class DecodedVideoCache:
     @staticmethod
     def key(path: str, tag: str = '') -> Key:
         """A video's identity: path, modification time and size (a rewritten file is a
-        new video), and ``tag`` (e.g. the decoding backend)."""
-        st = os.stat(path)
+        new video), and ``tag`` (e.g. the decoding backend). A path that is not a local
+        file (an object-store key read through a file client) is known by its name."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return (path, 0.0, -1, tag)
         return (os.path.abspath(path), st.st_mtime, st.st_size, tag)
 
     def get(self, path: str, decode: Callable[[str], np.ndarray], tag: str = '') -> np.ndarray:
