@@ -127,7 +127,8 @@ def test_store_writes_only_the_window_not_the_buffer_it_views(tmp_path):
 def test_store_round_trip_of_mixed_dtypes_and_the_unpacked_layout(tmp_path):
     store = TapCacheStore(str(tmp_path))
     g = torch.Generator().manual_seed(1)
-    feats = (torch.randn(2, 8, 96, generator=g).bfloat16(), torch.randn(2, 8, 3, 3, 64, generator=g),
+    feats = (torch.randn(2, 8, 96, generator=g).bfloat16(),
+             torch.randn(2, 8, 3, 3, 64, generator=g),
              torch.randn(2, 4, 32, generator=g).bfloat16())
     clip_mask = torch.tensor([True, False])
     frame_mask = torch.rand(2, 16, generator=g) > 0.3
@@ -137,7 +138,8 @@ def test_store_round_trip_of_mixed_dtypes_and_the_unpacked_layout(tmp_path):
     assert back['layer_ids'] == (2, 5, 9) and len(back['feats']) == 3
     for a, b in zip(back['feats'], feats):
         assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    for name, ref in (('clip_mask', clip_mask), ('frame_mask', frame_mask), ('pooled_last', pooled)):
+    for name, ref in (('clip_mask', clip_mask), ('frame_mask', frame_mask),
+                      ('pooled_last', pooled)):
         assert back[name].dtype == ref.dtype and torch.equal(back[name], ref)
     store.save('bare', feats[:1], (2,), clip_mask)
     bare = store.load('bare')

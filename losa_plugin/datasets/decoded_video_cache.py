@@ -31,8 +31,6 @@ class DecodedVideoCache:
             raise ValueError(f'DecodedVideoCache: max_mb must be > 0, got {max_mb}')
         self.max_bytes = int(max_mb * 2**20)
         self.nbytes = 0
-        self.hits = 0
-        self.misses = 0
         self._videos: 'OrderedDict[Key, np.ndarray]' = OrderedDict()
 
     @staticmethod
@@ -55,9 +53,7 @@ class DecodedVideoCache:
         frames = self._videos.get(key)
         if frames is not None:
             self._videos.move_to_end(key)
-            self.hits += 1
             return frames
-        self.misses += 1
         frames = decode(path)
         frames.setflags(write=False)
         if frames.nbytes <= self.max_bytes:

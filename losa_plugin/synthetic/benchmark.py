@@ -222,30 +222,26 @@ def run_benchmark(out_dir: str,
                         f'{time.perf_counter() - t_start:.0f} s')
 
     plans = {}
-    for rname in regimes:
-        regime = REGIMES[rname]
-        clips = steps.trimmed_dir(osp.join(out_dir, 'data', tag), regime)
-        data[rname] = steps.data_paths(osp.join(out_dir, 'data', tag, rname, 'untrimmed'),
-                                       clips, len(regime.tal_cfg().label_names))
-        pre_data = dict(data[rname], num_classes=len(regime.pretrain_cfg().label_names))
-        spec = steps.pretrain_spec(regime, pre_data, osp.join(out_dir, 'pretrain', tag, rname),
-                                   settings.pretrain_epochs, settings.pretrain_hold,
-                                   settings.pretrain_decay, settings.data_seed, settings.threads)
-        plans[rname] = plan_pretraining(regime, spec, settings.num_per_class,
-                                        settings.data_seed, force=pretrain or ship_backbones)
-
+    needs_clips: Dict[str, bool] = {}  # the clips only feed a pretraining (or the probes)
     data_tasks: Dict[str, List[Task]] = dict(trimmed=[], untrimmed=[])
     trimmed_task: Dict[str, str] = {}  # regime -> name of the task writing its clips
     for rname in regimes:
         regime = REGIMES[rname]
-        untrimmed = osp.dirname(data[rname]['ann_file'])
-        clips = osp.dirname(data[rname]['train_list'])
+        untrimmed = osp.join(out_dir, 'data', tag, rname, 'untrimmed')
+        clips = steps.trimmed_dir(osp.join(out_dir, 'data', tag), regime)
+        data[rname] = steps.data_paths(untrimmed, clips, len(regime.tal_cfg().label_names))
+        pre_data = dict(data[rname], num_classes=len(regime.pretrain_cfg().label_names))
+        pre_spec = steps.pretrain_spec(
+            regime, pre_data, osp.join(out_dir, 'pretrain', tag, rname), settings.pretrain_epochs,
+            settings.pretrain_hold, settings.pretrain_decay, settings.data_seed, settings.threads)
+        plans[rname] = plan_pretraining(regime, pre_spec, settings.num_per_class,
+                                        settings.data_seed, force=pretrain or ship_backbones)
+        needs_clips[rname] = plans[rname].train or probe
         trimmed_task[rname] = f'data-{osp.basename(clips)}'
         jobs_here = [('untrimmed', untrimmed, settings.num_videos, data[rname]['ann_file'],
                       f'{rname}/data-untrimmed')]
-        # the clips only feed a pretraining (or the probes)
-        needs_clips = plans[rname].train or probe
-        if needs_clips and trimmed_task[rname] not in [t.name for t in data_tasks['trimmed']]:
+        queued = {t.name for t in data_tasks['trimmed']}  # regimes may share their clips
+        if needs_clips[rname] and trimmed_task[rname] not in queued:
             jobs_here.append(('trimmed', clips, settings.num_per_class,
                               data[rname]['val_list'], trimmed_task[rname]))
         for what, where, num, out, name in jobs_here:
@@ -269,7 +265,7 @@ def run_benchmark(out_dir: str,
         fn = pretrain_task_fn(regime, plans[rname], ckpts, pretrain_results, log_done, logger,
                               ship=ship_backbones)
         # pretraining reads the clips; the probes (at the end) need them too
-        deps = [trimmed_task[rname]] if plans[rname].train or probe else []
+        deps = [trimmed_task[rname]] if needs_clips[rname] else []
         tasks.append(Task(f'{rname}/pretrain', fn, deps=deps))
     tasks += data_tasks['untrimmed']
 

@@ -2,8 +2,8 @@
 
 The benchmark's backbones play VideoMAEv2's part: a model pretrained once, on a
 recognition task, that every TAL strategy starts from. Pretraining them to their plateau
-takes ~17 minutes of one core (both regimes; docs/synthetic_benchmark.md, "Time"), more
-than all 30 TAL runs of the main job together on the second core, so the repository
+takes ~18 minutes of one core (both regimes; docs/synthetic_benchmark.md, "Time"), more
+than half of what the main job's 30 TAL runs take together, so the repository
 ships the backbones of the default data seed and the main job loads them, as a user
 downloads VideoMAEv2's weights instead of pretraining them.
 
@@ -28,6 +28,7 @@ from typing import Dict, Optional
 
 import torch
 
+from .clip_tap_cache import file_sha1
 from .regimes import REPO_ROOT, Regime
 
 SHIPPED_DIR = osp.join(REPO_ROOT, 'checkpoints', 'synthetic')
@@ -79,14 +80,6 @@ def find_shipped(regime: str, key: str, root: str = SHIPPED_DIR) -> Optional[str
     return path if osp.isfile(path) else None
 
 
-def _sha1(path: str) -> str:
-    h = hashlib.sha1()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _backbone_state(checkpoint: str) -> Dict[str, torch.Tensor]:
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
     state = ckpt.get('state_dict', ckpt)
@@ -116,7 +109,7 @@ def export_backbone(checkpoint: str, fields: Dict, pretrain_info: Dict,
     info = {k: v for k, v in pretrain_info.items() if k != 'checkpoint'}
     meta = dict(key=key, regime=fields['regime'], key_fields=json.dumps(fields, sort_keys=True),
                 pretrain=json.dumps(info, sort_keys=True),
-                source_checkpoint_sha1=_sha1(checkpoint))
+                source_checkpoint_sha1=file_sha1(checkpoint))
     torch.save(dict(state_dict=_backbone_state(checkpoint), meta=meta), path)
     return path
 

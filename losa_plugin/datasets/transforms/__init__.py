@@ -14,6 +14,6 @@ from .sample_video_window import SampleVideoWindow
 
 # ---- end of video transforms ----
 
-__all__ = ['CachedDecordInit', 'ConsistentAugment', 'DecodeVideoWindow', 'LoadTALFeature', 'PackTALInputs',
-           'RandomTruncateFeature', 'ResizeTALFeature', 'SampleVideoWindow',
+__all__ = ['CachedDecordInit', 'ConsistentAugment', 'DecodeVideoWindow', 'LoadTALFeature',
+           'PackTALInputs', 'RandomTruncateFeature', 'ResizeTALFeature', 'SampleVideoWindow',
            'sample_train_window', 'set_feature_window', 'sliding_windows']
