@@ -189,3 +189,42 @@ def test_slow_cell_times_equal_the_sampled_frames_times(tmp_path):
     late = default.transform(dict(video_path='v.mp4', window_start=30,
                                   window_len=2 * CLIP * interval))['window_offset']
     assert late - res['window_offset'] == pytest.approx(1.5 * interval)
+
+
+def test_fast_step_times_equal_the_sampled_frames_times():
+    """The adapters' positions of a fast-pathway tap are the times of the frames the fast
+    pathway samples, in the same units as the slow steps (and so ``F_N``): feed frames
+    whose pixels hold their own index and read what each pathway gets. The temporal
+    align of a fast tap starts as the pooling of ``F_N``'s fast half, centred on the slow
+    steps' frames (not between them)."""
+    from losa_plugin.models.backbones.layer_tap_slowfast import pool_fast_to_slow
+    from losa_plugin.models.necks import TemporalAlign
+    from losa_plugin.models.necks.token_positions import clip_token_positions
+    model = build()
+    seen = {'slow': [], 'fast': []}
+    hooks = [getattr(model.backbone, f'{name}_path').conv1.register_forward_pre_hook(
+        lambda m, a, name=name: seen[name].append(a[0][:, 0, :, 0, 0].flatten().clone()))
+        for name in seen]
+    frames = torch.arange(2 * CLIP, dtype=torch.float32).view(1, 1, -1, 1, 1)
+    model(frames.expand(1, 3, 2 * CLIP, 32, 32).contiguous())
+    for h in hooks:
+        h.remove()
+    specs = model.tap_specs()
+    t_slow, t_fast = specs['temporal_sizes'][0], specs['temporal_sizes'][1]
+    assert (t_slow, t_fast) == (4, 16)
+    frames_per_slow_step = CLIP / t_slow
+    for name, steps in (('slow', t_slow), ('fast', t_fast)):
+        sampled = torch.cat(seen[name]).view(2, steps)  # per clip, window frame indices
+        clip_frames = sampled - torch.tensor([[0.0], [CLIP]])
+        expected = clip_token_positions(steps, t_slow) * frames_per_slow_step
+        torch.testing.assert_close(clip_frames, expected.expand(2, -1), rtol=0, atol=0)
+    # the align's initial map of a fast tap onto the slow grid is F_N's fast pooling
+    fast = torch.randn(3, 5, t_fast, 7)  # [B, T, T_i, C]
+    aligned = TemporalAlign(t_fast, t_slow)(fast)
+    pooled = pool_fast_to_slow(fast.permute(0, 3, 2, 1)[..., None], t_slow)  # [B, C, Ts, T, 1]
+    torch.testing.assert_close(aligned, pooled[..., 0].permute(0, 3, 2, 1), rtol=1e-6,
+                               atol=1e-6)
+    # away from the clip's edges the initial weights are centred on the slow step's frame
+    w = TemporalAlign(t_fast, t_slow).weight.detach()
+    centres = (w * torch.arange(t_fast)).sum(1) / w.sum(1)
+    torch.testing.assert_close(centres[1:], clip_token_positions(t_slow, t_slow)[1:] * 4)

@@ -170,18 +170,22 @@ def test_attention_with_distinct_widths_matches_a_hand_written_reference():
     assert torch.count_nonzero(out[1]) == 0  # no valid key: zeros, not NaN
 
 
-def _hand_sinusoid(pos, dim):
-    """``[sin(p f_0) .. sin(p f_{h-1}), cos(p f_0) .. cos(p f_{h-1})]``, ``f_k =
-    10000^(-k / h)``, ``h = dim / 2``, in plain Python floats."""
-    half = dim // 2
-    freqs = [10000.0 ** (-k / half) for k in range(half)]
-    return torch.tensor([math.sin(pos * f) for f in freqs] + [math.cos(pos * f) for f in freqs])
+def _hand_sinusoid(pos, dim, heads, max_period=10000.0):
+    """Per head (``dim / heads`` wide): ``[sin(2 pi p / P_0) .. sin(2 pi p / P_{m-1}),
+    cos(..) ..]``, ``P_k = 2.5 (max_period / 2.5)^(k / (m - 1))``, ``m = dim / heads / 2``,
+    the same slice for every head; plain Python floats."""
+    m = dim // heads // 2
+    periods = ([2.5 * (max_period / 2.5) ** (k / (m - 1)) for k in range(m)] if m > 1
+               else [2.5])
+    one = ([math.sin(2 * math.pi * pos / p) for p in periods]
+           + [math.cos(2 * math.pi * pos / p) for p in periods])
+    return torch.tensor(one * heads)
 
 
 def _hand_positional_adapter(adapter, query, kv, qm, km, kind, direction=1):
     """Both adapters written out token by token, with positions in last-layer token
-    units. A query token ``j`` of clip ``t`` (``T_i`` tokens a clip) sits at the centre
-    of its span, ``(j + 0.5) * T_N / T_i - 0.5`` within its clip; key token ``k`` of clip
+    units. A query token ``j`` of clip ``t`` (``T_i`` tokens a clip) sits on the frame
+    its pathway samples, ``j * T_N / T_i`` within its clip; key token ``k`` of clip
     ``s`` at ``k`` within its clip.
 
     * ``kind='short'``: clip-local query positions; keys of clips ``s`` with
@@ -204,9 +208,9 @@ def _hand_positional_adapter(adapter, query, kv, qm, km, kind, direction=1):
             for j in range(ti):
                 if not qm[b, t, j]:
                     continue
-                local = (j + 0.5) * tn / ti - 0.5
+                local = j * tn / ti
                 q_pos = local if kind == 'short' else t * tn + local
-                q = a.q_proj(query[b, t, j]) + _hand_sinusoid(q_pos, d)
+                q = a.q_proj(query[b, t, j]) + _hand_sinusoid(q_pos, d, h)
                 keys, values = [], []
                 for s in range(t_n):
                     if r is not None and abs(s - t) > r:
@@ -218,7 +222,7 @@ def _hand_positional_adapter(adapter, query, kv, qm, km, kind, direction=1):
                             k_pos = direction * (s - t) * tn + k
                         else:
                             k_pos = (s if direction == 1 else t_n - 1 - s) * tn + k
-                        keys.append(a.k_proj(kv[b, s, k]) + _hand_sinusoid(k_pos, d))
+                        keys.append(a.k_proj(kv[b, s, k]) + _hand_sinusoid(k_pos, d, h))
                         values.append(a.v_proj(kv[b, s, k]))
                 attended = torch.zeros(width)
                 if keys:
@@ -261,19 +265,22 @@ def test_adapters_with_positions_match_a_hand_written_reference(r, output):
             assert (wrong - out).abs().max() > 0.02, (kind, (wrong - out).abs().max())
 
 
-def test_sinusoidal_encoding_equals_the_formula_and_rejects_odd_widths():
-    """Negative, fractional and large positions (angles up to 300 rad, where a wrong
-    base period of 10001 moves the output by ~1e-2)."""
+@pytest.mark.parametrize('dim,heads,max_period', [(8, 1, 10000.0), (24, 4, 128.0),
+                                                   (16, 4, 128.0), (40, 2, 10000.0)])
+def test_sinusoidal_encoding_equals_the_formula_and_rejects_bad_widths(dim, heads, max_period):
+    """Negative, fractional and large positions (angles up to ~7500 rad at the shortest
+    period, where a wrong shortest period of 2.51 moves the output by far more than the
+    tolerance)."""
     from losa_plugin.models.necks.sinusoidal_encoding import sinusoidal_encoding
     pos = torch.tensor([[-7.5, 0.0, 0.25], [3.0, 1000.0, 3000.0]])
-    out = sinusoidal_encoding(pos, 8)
-    assert out.shape == (2, 3, 8) and out.dtype == torch.float32
+    out = sinusoidal_encoding(pos, dim, heads, max_period=max_period)
+    assert out.shape == (2, 3, dim) and out.dtype == torch.float32
     for i in range(2):
         for j in range(3):
-            torch.testing.assert_close(out[i, j], _hand_sinusoid(float(pos[i, j]), 8),
-                                       rtol=0, atol=2e-4)
-    with pytest.raises(ValueError, match='dim must be even, got 7'):
-        sinusoidal_encoding(pos, 7)
+            ref = _hand_sinusoid(float(pos[i, j]), dim, heads, max_period)
+            torch.testing.assert_close(out[i, j], ref, rtol=0, atol=2e-3)
+    with pytest.raises(ValueError, match='multiple of 2 \\* n_heads = 8, got dim=12'):
+        sinusoidal_encoding(pos, 12, 4)
 
 
 @pytest.mark.parametrize('r', [1, None])
@@ -378,3 +385,45 @@ def test_defaults_widths_and_argument_checks():
     with pytest.raises(RuntimeError, match=r'^BottleneckCrossAttention: built with '
                                            r'project_query=False; pass projected queries$'):
         shared.project_q(torch.zeros(1, 8))
+
+
+def _head_slices(enc, heads):
+    """``[..., d] -> [..., heads, d / heads]``: the slices attention gives each head
+    (``BottleneckCrossAttention.attend`` splits ``d`` as ``(h e)``)."""
+    return enc.reshape(enc.shape[:-1] + (heads, enc.shape[-1] // heads))
+
+
+@pytest.mark.parametrize('channels,heads,max_period,r', [
+    (64, 4, 128.0, 1),     # the synthetic transfer ViT: d = 16, 2 frequencies a head
+    (96, 4, 128.0, 1),     # the synthetic aligned ViT: d = 24
+    (1408, 4, 10000.0, 1),  # ViT-g: d = 352
+    (768, 4, 10000.0, 2)])  # ViT-B
+def test_every_head_gets_a_relative_position_code_over_the_short_range_window(
+        channels, heads, max_period, r):
+    """Through the adapters' own encoding: for every head, the positional part of the
+    Q.K product of a query at ``p`` and a key at ``p + delta`` depends on ``delta``
+    alone (several ``p``, ``delta``, fractional too), and the head's sine / cosine
+    pairs have periods from about 2 positions to beyond the short-range window
+    (``(2 r + 1) T_N`` tokens, ``T_N = 8``). A layout that gives a head only sines (or
+    only the slowest frequencies) fails both."""
+    adapter = ShortRangeAdapter(channels, heads, 0.25, short_range_clips=r,
+                                pos_max_period=max_period)
+    e = adapter.attn.dim // heads
+    deltas = torch.tensor([-17.0, -3.0, -1.0, -0.125, 0.0, 0.5, 1.0, 2.0, 7.0, 24.0])
+    terms = []
+    for p in (0.0, 3.0, 10.25, 57.0, 200.0):
+        q = _head_slices(adapter.encode_positions(torch.tensor([p])), heads)[0]   # [h, e]
+        k = _head_slices(adapter.encode_positions(p + deltas), heads)               # [D, h, e]
+        terms.append(torch.einsum('he,dhe->dh', q, k))
+    terms = torch.stack(terms)  # [p, delta, head]
+    torch.testing.assert_close(terms, terms[:1].expand_as(terms), rtol=0, atol=1e-3)
+    # the term is not constant: it tells offsets apart in every head
+    assert (terms[0].max(0).values - terms[0].min(0).values).min() > 0.5
+    # each head: pairs (sin, cos) of one period each; read the periods off the code
+    m = e // 2
+    for head in _head_slices(adapter.encode_positions(torch.tensor([0.0, 1.0])), heads)[1]:
+        sin, cos = head[:m].double(), head[m:].double()
+        torch.testing.assert_close(sin ** 2 + cos ** 2, torch.ones(m, dtype=torch.float64))
+        periods = 2 * math.pi / torch.atan2(sin, cos).abs()  # one step turns 2 pi / P
+        window = (2 * r + 1) * 8
+        assert periods.min() <= 3.0 and periods.max() > window, periods

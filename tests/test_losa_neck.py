@@ -131,7 +131,8 @@ def test_neck_short_branch_is_local_long_branch_is_global(width):
 @pytest.mark.parametrize('cfg', [
     dict(gate_init='one'),
     dict(gate_init='one', short_range_clips=None),
-    dict(gate_init='cosine'),
+    dict(gate_init='cosine_layer'),
+    dict(gate_init='cosine_token'),
     dict(fusion='add'),
 ])
 @pytest.mark.parametrize('width', WIDTHS)
@@ -167,7 +168,8 @@ def test_fully_padded_sample_gives_zeros_not_nan():
     dict(fusion='add'),
     dict(gate_init='one'),
     dict(gate_init='random'),
-    dict(gate_init='cosine'),
+    dict(gate_init='cosine_layer'),
+    dict(gate_init='cosine_token'),
     dict(adapter_layers=[5]),
     dict(adapter_layers=[]),
     dict(short_range_clips=0, dropout=0.1),
@@ -190,7 +192,7 @@ def test_every_ablation_builds_runs_and_trains(cfg):
     if neck.has_adapters and cfg.get('fusion') != 'add':
         n_branches = int(neck.use_short) + int(neck.use_long)
         assert len(gates) == n_branches * len(neck.adapter_taps)
-    if cfg.get('gate_init') == 'cosine':  # mean cosine similarities of this forward
+    if cfg.get('gate_init', '').startswith('cosine'):  # mean similarities of this forward
         assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for v in gates.values())
         assert len(set(gates.values())) > 1
 
@@ -428,3 +430,46 @@ def test_adapters_carry_a_label_only_an_intermediate_layer_holds(output, learns)
         assert max(abs(v) for v in neck.gate_values().values()) > 0.05
     else:
         assert acc < 0.6
+
+
+def test_cosine_gates_per_layer_and_per_token_against_a_hand_computation():
+    """``'cosine_layer'``: one weight a layer and sample, the cosine of the flattened
+    valid tokens of ``FS_i`` and ``F_N``; ``'cosine_token'``: one a token. Invalid tokens
+    (garbage in ``FS_i`` there) must not move the per-layer weight."""
+    from losa_plugin.models.necks.long_short_fusion import LongShortFusion
+    g = torch.Generator().manual_seed(3)
+    f_last = torch.randn(2, 3, 4, 5, generator=g)
+    mask = torch.ones(2, 3, 4, dtype=torch.bool)
+    mask[1, 2:] = False
+    f_last = f_last * mask[..., None]
+    short = [torch.randn(2, 3, 4, 5, generator=g) for _ in range(2)]
+    long = [torch.randn(2, 3, 4, 5, generator=g) for _ in range(2)]
+    for kind in ('cosine_layer', 'cosine_token'):
+        fusion = LongShortFusion(5, 2, gate_init=kind)
+        assert not list(p for n, p in fusion.named_parameters() if 'gates' in n)
+        out = fusion(f_last, short, long, mask)
+        expected = []
+        for feats in (short, long):
+            acc = torch.zeros_like(f_last)
+            for f in feats:
+                for b in range(2):
+                    if kind == 'cosine_layer':
+                        a, c = f[b][mask[b]].flatten(), f_last[b][mask[b]].flatten()
+                        acc[b] += float(a @ c / (a.norm() * c.norm())) * f[b]
+                    else:
+                        for t in range(3):
+                            for n in range(4):
+                                a, c = f[b, t, n], f_last[b, t, n]
+                                cos = float(a @ c / (a.norm() * c.norm()).clamp(min=1e-8))
+                                acc[b, t, n] += cos * f[b, t, n]
+            expected.append(acc + f_last)
+        ref = fusion.proj(torch.cat(expected, dim=-1))
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        if kind == 'cosine_layer':  # garbage at invalid tokens changes nothing valid
+            dirty = [f.clone() for f in short]
+            for f in dirty:
+                f[1, 2:] = 1e3
+            out_dirty = fusion(f_last, dirty, long, mask)
+            torch.testing.assert_close(out_dirty[mask], out[mask], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="'cosine' is now 'cosine_layer'"):
+        LongShortFusion(5, 2, gate_init='cosine')

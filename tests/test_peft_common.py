@@ -138,8 +138,9 @@ def build_config(method: str, backbone: str):
 
 
 def check_configs(method: str, learn_prefix: str, adapter_type: str):
-    """Each config builds (on the meta device); only ``learn_prefix`` and the head learn;
-    head, data, schedule and runtime equal the LoSA config's."""
+    """Each config builds (on the meta device); only ``learn_prefix``, the head and the
+    F_N projection shared with head-only (SlowFast: ``Linear(2304, 512)``) learn; head,
+    data, schedule and runtime equal the LoSA config's."""
     for backbone in BACKBONES:
         cfg, model = build_config(method, backbone)
         losa = Config.fromfile(osp.join(ROOT, f'configs/losa/losa_{backbone}_thumos14.py'))
@@ -147,8 +148,14 @@ def check_configs(method: str, learn_prefix: str, adapter_type: str):
                     'train_cfg', 'custom_hooks'):
             assert cfg[key] == losa[key], (backbone, key)
         assert cfg.model.head == losa.model.head
+        allowed = (learn_prefix, 'head.')
+        if cfg.model.neck.type == 'LastLayerNeck':  # the same F_N as head-only
+            head_only = Config.fromfile(osp.join(
+                ROOT, f'configs/baselines/head-only-online_{backbone}_thumos14.py'))
+            assert cfg.model.neck == head_only.model.neck, backbone
+            allowed += ('neck.proj.', )
         learn = [n for n, p in model.named_parameters() if p.requires_grad]
-        assert all(n.startswith((learn_prefix, 'head.')) for n in learn), backbone
+        assert all(n.startswith(allowed) for n in learn), backbone
         assert any(n.startswith(learn_prefix) for n in learn), backbone
         if adapter_type is not None:
             assert model.backbone.adapters, backbone

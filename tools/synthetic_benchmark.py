@@ -3,8 +3,9 @@
     python tools/synthetic_benchmark.py --out work_dirs/synthetic_benchmark [--quick]
         [--regimes aligned transfer] [--seeds N] [--full-ft-seeds N] [--data-seed N]
         [--strategies head_only losa full_ft (+ the PEFT baselines when present)]
-        [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine layers_upper
-                     bf16 stream pool2 gate_lr1 proj_frozen attention_output]
+        [--ablations wo_long wo_short wo_fusion gate_one gate_random gate_cosine
+                     gate_cosine_token layers_upper bf16 stream pool2 gate_lr1 proj_frozen
+                     attention_output]
         [--diagnostics head_only_layer1 ... head_only_layer7] [--probe] [--no-tap-cache]
         [--pretrain] [--ship-backbones]
 

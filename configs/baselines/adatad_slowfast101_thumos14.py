@@ -8,4 +8,4 @@ _base_ = ['../losa/losa_slowfast101_thumos14.py']
 model = dict(
     backbone=dict(type='PEFTLayerTapSlowFast', tap_layers=[-1], with_cp=True,
                   adapter=dict(type='TIAdapter', ratio=0.25, kernel_size=3)),
-    neck=dict(_delete_=True, type='LastLayerNeck'))
+    neck=dict(_delete_=True, **_base_.last_layer_neck))

@@ -9,4 +9,4 @@ _base_ = ['../losa/losa_slowfast101_thumos14.py']
 model = dict(
     backbone=dict(type='PEFTLayerTapSlowFast', tap_layers=[-1],
                   adapter=dict(type='AIMAdapter', ratio=0.5, scale=0.5, num_tadapter=1)),
-    neck=dict(_delete_=True, type='LastLayerNeck'))
+    neck=dict(_delete_=True, **_base_.last_layer_neck))

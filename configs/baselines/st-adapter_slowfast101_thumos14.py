@@ -7,4 +7,4 @@ _base_ = ['../losa/losa_slowfast101_thumos14.py']
 model = dict(
     backbone=dict(type='PEFTLayerTapSlowFast', tap_layers=[-1],
                   adapter=dict(type='STAdapter', ratio=0.125, kernel_size=(3, 1, 1))),
-    neck=dict(_delete_=True, type='LastLayerNeck'))
+    neck=dict(_delete_=True, **_base_.last_layer_neck))

@@ -1,5 +1,9 @@
 # LoSA on a frozen SlowFast-101 (8x8), THUMOS-14 (paper: avg mAP 58.2, 3.5 GB, 12 M learnable).
-# Taps: slow / fast stages 1..4 (ids 1..8) and the fused output (id 9, N). Clips of the
+# Taps: slow / fast stages 1..4 (ids 1..8) and the fused output (id 9, N), adapters on all
+# eight stage taps. Neck width C = 512 (ActionFormer's embedding width): F_N is a learnable
+# Linear(2304, 512) of the pooled fused output, shared with every SlowFast baseline, and the
+# adapters and Proj run at 512: 11.4 M backbone-side learnable parameters (paper: 12 M;
+# docs/method.md "Parameter budget", the other readings in ablations/). Clips of the
 # paper's T' = 16 frames give 2 slow steps each, so a grid cell spans 8 frames and is
 # centred on the frame the slow pathway samples (cell_centre=0.5: the centre of that
 # frame; docs/method.md, "SlowFast time grid"); 576 cells are 288 clips.
@@ -15,10 +19,17 @@ frame_interval = 1
 frames_per_cell = 8
 num_clips = 576 * frames_per_cell // clip_len
 window_frames = num_clips * clip_len * frame_interval
+# the fused output's width and the neck's (= the head's input)
+last_channels = 2304
+neck_channels = 512
 model = dict(
     backbone={{_base_.backbone}},
     data_preprocessor=dict(pad_multiple=clip_len),
-    head=dict(in_channels=2304))
+    neck=dict(out_channels=neck_channels),
+    head=dict(in_channels=neck_channels))
+# F_N of the baselines: the same learnable projection of the pooled fused output
+last_layer_neck = dict(type='LastLayerNeck', in_channels=last_channels,
+                       out_channels=neck_channels)
 
 window = dict(type='SampleVideoWindow', clip_len=clip_len, frame_interval=frame_interval,
               num_clips=num_clips, frames_per_cell=frames_per_cell, cell_centre=0.5)

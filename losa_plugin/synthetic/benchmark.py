@@ -46,7 +46,7 @@ STRATEGIES: Dict[str, str] = {
 ABLATIONS: Dict[str, str] = {
     name: osp.join(CONFIG_DIR, 'ablations', f'losa_vit-tiny_synthetic_{name.replace("_", "-")}.py')
     for name in ('wo_long', 'wo_short', 'wo_fusion', 'gate_one', 'gate_random', 'gate_cosine',
-                 'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr1', 'proj_frozen',
+                 'gate_cosine_token', 'layers_upper', 'bf16', 'stream', 'pool2', 'gate_lr1', 'proj_frozen',
                  'attention_output')
 }
 #: Diagnostics: the head-only baseline reading block k instead of the last (what each

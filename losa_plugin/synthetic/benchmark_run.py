@@ -92,13 +92,13 @@ class AdapterShare:
 
     @torch.no_grad()
     def _hook(self, fusion, args, output) -> None:
-        f_last, short, long = args
+        f_last, short, long = args[:3]
+        mask = args[3] if len(args) > 3 else None
         self._add('F_N', f_last)
-        for branch, feats, gates in (('short', short, fusion.gates_short),
-                                     ('long', long, fusion.gates_long)):
+        for branch, feats in (('short', short), ('long', long)):
             if not feats:
                 continue
-            self._add(branch, fusion._gated_sum(feats, gates, f_last, branch))
+            self._add(branch, fusion.gated_sum(branch, feats, f_last, mask))
             for name, f in zip(self.names, feats):
                 self._add(f'{branch}/{name}', f)
 

@@ -5,9 +5,11 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# LoSA's fusion gates are scalars: under AdamW each moves at most ~lr per step, so over
-# the whole schedule at most sum_t lr_t (docs/method.md, "Gate learning rate").
-gate_lr_mult = 10.0
+# LoSA's fusion gates learn at the paper's one learning rate (it states no other). They
+# are scalars: under AdamW each moves at most ~lr per step, so over the whole schedule at
+# most sum_t lr_t; a larger gate lr is the ablation *_gate-lr10.py (docs/method.md, "Gate
+# learning rate").
+gate_lr_mult = 1.0
 # ActionFormer's make_optimizer: AdamW (lr 1e-4, weight decay 0.05 on THUMOS-14); only
 # the weights of convs / linear layers decay. No decay on biases, LayerNorms, the
 # per-level regression scales (head.scales.*) and the LayerScale of every transformer

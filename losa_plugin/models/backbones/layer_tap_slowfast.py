@@ -38,6 +38,7 @@ from einops import rearrange
 from mmaction.registry import MODELS
 from torch import Tensor
 
+from ...utils.temporal_resample import sampled_step_weights
 from .base_layer_tap import BaseLayerTap, resolve_tap_layers
 
 
@@ -60,11 +61,7 @@ def pool_fast_to_slow(fast: Tensor, num_slow: int) -> Tensor:
     if num_slow < 1 or t_fast % num_slow:
         raise ValueError(f'pool_fast_to_slow: T_fast={t_fast} is not a multiple of '
                          f'T_slow={num_slow}')
-    r = t_fast // num_slow
-    f = torch.arange(t_fast, device=fast.device, dtype=torch.float32)
-    dist = (f[None] - r * torch.arange(num_slow, device=fast.device)[:, None]).abs()
-    weights = (dist < r / 2).float() + 0.5 * (dist == r / 2).float()  # [T_slow, T_fast]
-    weights = weights / weights.sum(dim=1, keepdim=True)
+    weights = sampled_step_weights(t_fast, num_slow, fast.device)  # [T_slow, T_fast]
     return torch.einsum('nctyx,st->ncsyx', fast, weights.to(fast.dtype))
 
 

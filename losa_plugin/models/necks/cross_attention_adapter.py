@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .bottleneck_cross_attention import BottleneckCrossAttention
+from .sinusoidal_encoding import sinusoidal_encoding
 
 #: ``'residual'``: the adapter transforms the intermediate features,
 #: ``FS_i = F'_i + CrossAttn(F'_i, F'_N)`` (the paper's reading, the default);
@@ -30,8 +31,10 @@ class CrossAttentionAdapter(nn.Module):
         channels (int): default width of queries, keys/values and output (``C``).
         n_heads (int): Defaults to 4.
         adapter_ratio (float): bottleneck ``d / C_q``. Defaults to 0.25.
-        pos_encoding (bool): add sinusoidal positions to projected Q and K.
-            Defaults to True.
+        pos_encoding (bool): add sinusoidal positions to projected Q and K, a complete
+            encoding per head (:func:`sinusoidal_encoding`). Defaults to True.
+        pos_max_period (float): the encoding's longest period, in last-layer tokens.
+            Defaults to 10000.
         dropout (float): dropout on the attention output. Defaults to 0.
         query_channels (int, optional): ``C_q``. Defaults to ``channels``.
         kv_channels (int, optional): ``C_kv``. Defaults to ``channels``.
@@ -48,13 +51,15 @@ class CrossAttentionAdapter(nn.Module):
                  kv_channels: Optional[int] = None,
                  out_channels: Optional[int] = None,
                  output: str = 'residual',
-                 project_query: bool = True) -> None:
+                 project_query: bool = True,
+                 pos_max_period: float = 10000.0) -> None:
         super().__init__()
         if output not in ADAPTER_OUTPUTS:
             raise ValueError(f'{type(self).__name__}: output must be one of '
                              f'{ADAPTER_OUTPUTS}, got {output!r}')
         self.output = output
         self.pos_encoding = pos_encoding
+        self.pos_max_period = float(pos_max_period)
         q_channels = channels if query_channels is None else int(query_channels)
         self.attn = BottleneckCrossAttention(
             channels, n_heads, adapter_ratio, dropout, query_channels=q_channels,
@@ -66,6 +71,12 @@ class CrossAttentionAdapter(nn.Module):
     def out_channels(self) -> int:
         """Width of the adapter's output."""
         return self.attn.out_channels
+
+    def encode_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        """``[...]`` positions -> ``[..., d]``: one complete sinusoidal encoding per
+        attention head, added to the projected queries / keys."""
+        return sinusoidal_encoding(positions, self.attn.dim, self.attn.n_heads,
+                                   max_period=self.pos_max_period)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 query_mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:

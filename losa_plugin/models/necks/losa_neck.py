@@ -111,12 +111,17 @@ class LoSANeck(BaseModule):
         use_short (bool): build the short-range adapters. Defaults to True.
         use_long (bool): build the long-range adapters. Defaults to True.
         fusion (str): ``'gated'`` or ``'add'`` (w/o fusion). Defaults to ``'gated'``.
-        gate_init (str): ``'zero'``, ``'one'``, ``'random'`` or ``'cosine'``.
-            Defaults to ``'zero'``.
+        gate_init (str): ``'zero'``, ``'one'``, ``'random'`` (learnable gates) or
+            ``'cosine_layer'`` / ``'cosine_token'`` (parameter-free similarity with
+            ``F_N``, per layer / per token). Defaults to ``'zero'``.
         spatial_cfg (dict, optional): kwargs of :class:`SpatialReduction`
             (``mode``, ``kernel_size``, ``norm``). Defaults to ``dict(mode='conv',
             kernel_size=3)``.
-        pos_encoding (bool): sinusoidal positions in the adapters. Defaults to True.
+        pos_encoding (bool): sinusoidal positions in the adapters, a complete encoding
+            per attention head. Defaults to True.
+        pos_max_period (float): the encoding's longest period, in last-layer tokens
+            (the shortest is 2.5). Defaults to 10000; with few frequencies a head
+            (narrow adapters), a few windows' length keeps them all informative.
         dropout (float): dropout on each adapter's attention output. Defaults to 0.
         init_cfg (dict, optional): mmengine init config; the identity-at-init
             parameters (gates, Proj, align) are re-applied after it.
@@ -144,6 +149,7 @@ class LoSANeck(BaseModule):
                  gate_init: str = 'zero',
                  spatial_cfg: Optional[dict] = None,
                  pos_encoding: bool = True,
+                 pos_max_period: float = 10000.0,
                  dropout: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -201,7 +207,8 @@ class LoSANeck(BaseModule):
                 SpatialReduction(self.in_channels[i], cq, **spatial_cfg)
                 for i, cq in zip(self.adapter_taps, self.query_channels))
             adapter = dict(n_heads=n_heads, adapter_ratio=adapter_ratio,
-                           pos_encoding=pos_encoding, dropout=dropout,
+                           pos_encoding=pos_encoding, pos_max_period=pos_max_period,
+                           dropout=dropout,
                            output=adapter_output, project_query=not self.share_query)
             self.short_adapters = nn.ModuleList(
                 ShortRangeAdapter(c, short_range_clips=short_range_clips,
@@ -306,7 +313,7 @@ class LoSANeck(BaseModule):
                     if adapters is not None:
                         y = adapters[k](q, kv, q_mask, last_mask, q=q_proj)
                         outs.append(self.aligns[k](self.out_projs[k](y)))
-            out = self.fusion(f_last, short, long)
+            out = self.fusion(f_last, short, long, last_mask)
             out = out.masked_fill(~last_mask[..., None], 0.0)
         return (rearrange(out, 'b t n c -> b c (t n)'),
                 rearrange(last_mask, 'b t n -> b (t n)'))

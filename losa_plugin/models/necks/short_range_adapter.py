@@ -6,16 +6,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .cross_attention_adapter import CrossAttentionAdapter
-from .sinusoidal_encoding import sinusoidal_encoding
-
-
-def clip_local_positions(num_tokens: int, last_tokens: int,
-                         device: Optional[torch.device] = None) -> torch.Tensor:
-    """Centres of ``num_tokens`` tokens spanning one clip, in units of the last
-    layer's ``last_tokens`` tokens per clip: ``(j + 0.5) * T_N / T_i - 0.5``.
-    Returns ``[num_tokens]`` float (equals ``j`` when ``T_i == T_N``)."""
-    j = torch.arange(num_tokens, device=device, dtype=torch.float32)
-    return (j + 0.5) * last_tokens / num_tokens - 0.5
+from .token_positions import clip_token_positions
 
 
 class ShortRangeAdapter(CrossAttentionAdapter):
@@ -25,8 +16,9 @@ class ShortRangeAdapter(CrossAttentionAdapter):
     Why a window: with plain cross-attention a query's output does not depend on the
     other queries, so "one clip as query" and "the whole window as query" would be
     the same function; the window makes the range real. Queries carry clip-local
-    positions and keys positions relative to the query's clip (``offset * T_N + k``),
-    so the adapter is the same at every clip. ``short_range_clips=None`` is the
+    positions (:func:`clip_token_positions`) and keys positions relative to the query's
+    clip (``offset * T_N + k``), each head a complete encoding, so the adapter is the
+    same at every clip. ``short_range_clips=None`` is the
     literal reading of the paper: every clip sees every clip of the window (still with
     relative key positions; memory grows as ``T^2``). With ``pos_encoding=False`` and
     ``None`` it is plain global cross-attention.
@@ -51,15 +43,15 @@ class ShortRangeAdapter(CrossAttentionAdapter):
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 query_mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        b, t, ti, d = q.shape
+        b, t, ti, _ = q.shape
         tn = k.shape[2]
         r = t - 1 if self.short_range_clips is None else min(self.short_range_clips, t - 1)
         win = 2 * r + 1
         if self.pos_encoding:
-            q = q + sinusoidal_encoding(clip_local_positions(ti, tn, q.device), d).to(q.dtype)
+            q = q + self.encode_positions(clip_token_positions(ti, tn, q.device)).to(q.dtype)
             rel = (torch.arange(-r, r + 1, device=q.device)[:, None] * tn
-                   + torch.arange(tn, device=q.device)[None]).float()  # [win, T_N]
-            k_pos = sinusoidal_encoding(rel, d).to(k.dtype)
+                   + clip_token_positions(tn, tn, q.device)[None])  # [win, T_N]
+            k_pos = self.encode_positions(rel).to(k.dtype)
         # Windows of clips around each clip: pad time by r, then slide.
         k_win, v_win = (F.pad(x, (0, 0, 0, 0, r, r)).unfold(1, win, 1) for x in (k, v))
         k_win, v_win = (rearrange(x, 'b t n d w -> b t w n d') for x in (k_win, v_win))

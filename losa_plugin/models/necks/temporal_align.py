@@ -1,14 +1,18 @@
 """Linear map over time aligning a layer's ``T_i`` tokens per clip to ``T_N``."""
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ...utils.temporal_resample import sampled_step_weights
 
 
 class TemporalAlign(nn.Module):
     """``[B, T, T_i, C] -> [B, T, T_N, C]`` by a learnable ``Linear(T_i, T_N)`` over
-    the tokens of each clip (shared across channels). Initialised as linear
-    interpolation so that the map is sensible before training. Use only when
-    ``T_i != T_N`` (the neck skips it otherwise).
+    the tokens of each clip (shared across channels). Initialised so that output token
+    ``o`` averages the input tokens around the same frame (:func:`sampled_step_weights`:
+    for SlowFast's 16 fast steps onto 2 slow steps, fast steps 0-4 / 4-12 around frames 0
+    and 8, as the backbone pools the fast half of ``F_N``), so the map is sensible and
+    time-aligned before training. Use only when ``T_i != T_N`` (the neck skips it
+    otherwise).
 
     Args:
         in_len (int): ``T_i``.
@@ -26,11 +30,10 @@ class TemporalAlign(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Linear-interpolation weights (row o: where output token o samples input)."""
-        eye = torch.eye(self.in_len)[None]  # [1, T_i (as channels), T_i]
-        interp = F.interpolate(eye, size=self.out_len, mode='linear', align_corners=False)
+        """Weights of :func:`sampled_step_weights` (row o: the input tokens around
+        output token o's frame), bias 0."""
         with torch.no_grad():
-            self.weight.copy_(interp[0].t())  # [T_N, T_i]
+            self.weight.copy_(sampled_step_weights(self.in_len, self.out_len))
             self.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
