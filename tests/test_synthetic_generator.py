@@ -317,3 +317,39 @@ def test_ramped_actions_start_and_end_slowly(tmp_path):
     # over the first / last 0.5 s of a 1 s ramp the mean speed is a quarter of full speed
     assert ratios["ramped"] < 0.45, ratios
     assert ratios['plain'] > 0.75, ratios
+
+
+def test_label_groups_merge_the_labels_of_trimmed_clips(tmp_path):
+    """Clips of each motion carry their group's label (the group named in classes.txt),
+    the clips themselves are those of the ungrouped config, untrimmed videos refuse
+    groups, and a config without groups keeps its dict (so the hashes of configs written
+    before the field, e.g. the shipped backbones' keys, do not move)."""
+    groups = (('Move', ('MoveRight', 'MoveLeft')), ('Turn', ('RotateClockwise', )))
+    plain = replace(SMALL, classes=('MoveRight', 'RotateClockwise', 'MoveLeft'),
+                    with_background=True)
+    cfg = replace(plain, label_groups=groups)
+    assert cfg.label_names == ('Move', 'Turn', 'Background')
+    assert [cfg.motion_label(m) for m in range(4)] == [0, 1, 0, 2]
+    train, _ = generate_trimmed(str(tmp_path / 'g'), 2, seed=3, cfg=cfg)
+    ref, _ = generate_trimmed(str(tmp_path / 'p'), 2, seed=3, cfg=plain)
+    expected = {'MoveRight': 0, 'MoveLeft': 0, 'RotateClockwise': 1, 'Background': 2}
+    with open(train) as f, open(ref) as g:
+        lines, ref_lines = f.read().split(), g.read().split()
+    rels, labels = lines[0::2], [int(x) for x in lines[1::2]]
+    assert rels == ref_lines[0::2] and len(rels) == 4
+    assert [expected[r.split('/')[0]] for r in rels] == labels
+    for rel in rels:  # the same frames as without groups
+        a = decord.VideoReader(osp.join(tmp_path, 'g', 'clips', rel)).get_batch([0]).asnumpy()
+        b = decord.VideoReader(osp.join(tmp_path, 'p', 'clips', rel)).get_batch([0]).asnumpy()
+        assert np.array_equal(a, b)
+    with open(osp.join(tmp_path, 'g', 'classes.txt')) as f:
+        assert f.read().split() == ['Move', 'Turn', 'Background']
+    assert 'label_groups' not in plain.to_dict()
+    assert SyntheticConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match='untrimmed videos are annotated per motion'):
+        generate_untrimmed(str(tmp_path / 'u'), 1, cfg=cfg)
+    for bad in ((('Move', ('MoveRight', )), ('Turn', ('RotateClockwise', ))),  # MoveLeft?
+                (('A', ('MoveRight', 'MoveLeft')), ('A', ('RotateClockwise', ))),
+                (('Move', ('MoveRight', 'MoveLeft', 'RotateClockwise')), ('Empty', ()))):
+        with pytest.raises(ValueError, match='label_groups must put every motion'):
+            replace(plain, label_groups=bad)

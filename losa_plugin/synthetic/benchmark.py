@@ -1,4 +1,4 @@
-"""The synthetic TAL benchmark: head-only vs LoSA vs full fine-tuning in two regimes.
+"""The synthetic TAL benchmark: head-only vs LoSA vs full fine-tuning in three regimes.
 
 Steps, each a separate process scheduled on ``jobs`` cores as soon as its inputs exist
 (:mod:`tasks`), each skipped when its output exists:
@@ -8,11 +8,15 @@ Steps, each a separate process scheduled on ``jobs`` cores as soon as its inputs
 2. per regime, pretrain its ViT as an MMAction2 recognizer on the trimmed clips
    (``configs/synthetic/pretrain_vit-tiny_synthetic-trimmed.py`` + the regime's backbone),
    validated every epoch (the curve goes to ``results.json``);
-3. per regime, seed and strategy, train the TAL config on the untrimmed videos and test
-   it (:mod:`benchmark_run`). Frozen strategies share a per-clip tap cache
-   (:mod:`clip_tap_cache`): their first seed runs online and fills it, the others read it;
-4. aggregate: ``results.json`` (``{"regimes": {...}, "paired": {...}, "_meta": {...}}``,
-   mAP as fractions), ``results.md``, ``results.png``, ``gates.png``.
+3. per regime (qualification, :mod:`qualification`), probe every block of the backbone
+   on trimmed clips of the TAL classes and pick the best intermediate block ``K*``;
+4. per regime, seed and strategy, train the TAL config on the untrimmed videos and test
+   it (:mod:`benchmark_run`); with the qualification also head-only on block ``K*``.
+   Frozen strategies share a per-clip tap cache (:mod:`clip_tap_cache`): their first
+   seed runs online and fills it, the others read it;
+5. aggregate: ``results.json`` (``{"regimes": {...}, "paired": {...}, "qualification":
+   {...}, "_meta": {...}}``, mAP as fractions), ``results.md``, ``results.png``,
+   ``gates.png``.
 
 See ``docs/synthetic_benchmark.md``. Library code logs through mmengine's ``MMLogger``.
 """
@@ -32,6 +36,8 @@ from .benchmark_report import (format_gates, format_paired, format_table,
                                paired_average_map, run_result, summarize_runs,
                                write_outputs)
 from .pretrain_step import plan_pretraining, pretrain_task_fn
+from .probe_step import run_layer_probe
+from .qualification import PROBE_CLIPS_PER_CLASS, qualification
 from .regimes import CONFIG_DIR, REGIMES, REPO_ROOT, Regime
 from .tasks import Task, run_tasks, simulate_schedule
 
@@ -55,6 +61,8 @@ DIAGNOSTICS: Dict[str, Tuple[str, dict]] = {
     f'head_only_layer{k}': (STRATEGIES['head_only'], {'model.backbone.tap_layers': [k]})
     for k in range(1, 8)
 }
+#: head-only on the best intermediate block of the TAL-class probe (qualification check 2)
+BEST_BLOCK = 'head_only_best_block'
 LOGGER_NAME = 'synthetic_benchmark'
 
 
@@ -97,6 +105,8 @@ class BenchmarkSettings:
         jobs (int): processes at a time. Default 2 (the cores).
         tap_cache (bool): frozen strategies read cached taps after their first seed.
             Default True.
+        probe_per_class (int): trimmed TAL-class clips a class for the qualification's
+            probe (20 % val). Default :data:`PROBE_CLIPS_PER_CLASS`.
     """
     name: str
     num_videos: int
@@ -111,6 +121,7 @@ class BenchmarkSettings:
     threads: int = 1
     jobs: int = 2
     tap_cache: bool = True
+    probe_per_class: int = PROBE_CLIPS_PER_CLASS
 
 
 # 300 clips a class: 1,200 training clips, 75 steps of 16 an epoch
@@ -119,7 +130,7 @@ FULL = BenchmarkSettings('full', num_videos=96, num_per_class=300, pretrain_epoc
                          full_ft_seeds=3)
 QUICK = BenchmarkSettings('quick', num_videos=36, num_per_class=24, pretrain_epochs=4,
                           pretrain_hold=1, pretrain_decay=2, tal_epochs=6, seeds=2,
-                          full_ft_seeds=1)
+                          full_ft_seeds=1, probe_per_class=12)
 
 
 def _logger() -> MMLogger:
@@ -152,7 +163,8 @@ def run_benchmark(out_dir: str,
                   shuffle_labels: bool = False,
                   probe: bool = False,
                   pretrain: bool = False,
-                  ship_backbones: bool = False) -> dict:
+                  ship_backbones: bool = False,
+                  qualify: bool = True) -> dict:
     """Run the benchmark into ``out_dir``; returns the ``results.json`` content.
 
     Args:
@@ -177,9 +189,14 @@ def run_benchmark(out_dir: str,
             then the log and ``_meta`` say whether it came out the same).
         ship_backbones (bool): write the backbones pretrained here to
             ``checkpoints/synthetic/`` (how the shipped files were made).
+        qualify (bool): the qualification checks (:mod:`qualification`): a probe of
+            every block on trimmed TAL-class clips, head-only on its best intermediate
+            block over the frozen seeds, and the ``qualification`` block of
+            ``results.json`` (with head-only and full FT run). Default True.
     """
     settings = replace(QUICK if quick else FULL, data_seed=int(data_seed),
                        tap_cache=bool(tap_cache))
+    fixed_seeds = dict(seeds=seeds, full_ft_seeds=full_ft_seeds)  # None: per regime
     settings = replace(settings, seeds=seeds or settings.seeds,
                        full_ft_seeds=full_ft_seeds or settings.full_ft_seeds,
                        tal_epochs=tal_epochs or settings.tal_epochs,
@@ -202,9 +219,14 @@ def run_benchmark(out_dir: str,
     configs: Dict[str, Tuple[str, dict]] = {s: (known[s], {}) for s in strategies}
     configs.update({f'losa_{a}': (ABLATIONS[a], {}) for a in ablations})
     configs.update({d: DIAGNOSTICS[d] for d in diagnostics})
+    if qualify and 'head_only' in configs:  # its tapped block is set per regime, below
+        configs[BEST_BLOCK] = (STRATEGIES['head_only'], {})
     kinds = {name: _backbone_kind(cfg) for name, (cfg, _) in configs.items()}
-    n_seeds = {name: settings.seeds if kinds[name][0] else settings.full_ft_seeds
-               for name in configs}
+
+    def n_seeds(rname: str, name: str) -> int:
+        key = 'seeds' if kinds[name][0] else 'full_ft_seeds'
+        per_regime = None if quick else getattr(REGIMES[rname], key)
+        return fixed_seeds[key] or per_regime or getattr(settings, key)
 
     tasks: List[Task] = []
     data: Dict[str, dict] = {}
@@ -223,7 +245,8 @@ def run_benchmark(out_dir: str,
 
     plans = {}
     needs_clips: Dict[str, bool] = {}  # the clips only feed a pretraining (or the probes)
-    data_tasks: Dict[str, List[Task]] = dict(trimmed=[], untrimmed=[])
+    data_tasks: Dict[str, List[Task]] = dict(trimmed=[], untrimmed=[], tal_trimmed=[])
+    probe_data: Dict[str, dict] = {}  # regime -> the TAL-class clips of its probe
     trimmed_task: Dict[str, str] = {}  # regime -> name of the task writing its clips
     for rname in regimes:
         regime = REGIMES[rname]
@@ -244,6 +267,12 @@ def run_benchmark(out_dir: str,
         if needs_clips[rname] and trimmed_task[rname] not in queued:
             jobs_here.append(('trimmed', clips, settings.num_per_class,
                               data[rname]['val_list'], trimmed_task[rname]))
+        if qualify:
+            tal_clips = osp.join(out_dir, 'data', tag, rname, 'tal-clips')
+            probe_data[rname] = steps.data_paths(untrimmed, tal_clips,
+                                                 len(regime.tal_cfg().label_names))
+            jobs_here.append(('tal_trimmed', tal_clips, settings.probe_per_class,
+                              probe_data[rname]['val_list'], f'{rname}/data-tal-clips'))
         for what, where, num, out, name in jobs_here:
             spec = steps.generate_spec(regime, what, where, num, settings.data_seed)
 
@@ -267,15 +296,32 @@ def run_benchmark(out_dir: str,
         # pretraining reads the clips; the probes (at the end) need them too
         deps = [trimmed_task[rname]] if needs_clips[rname] else []
         tasks.append(Task(f'{rname}/pretrain', fn, deps=deps))
-    tasks += data_tasks['untrimmed']
+    tasks += data_tasks['untrimmed'] + data_tasks['tal_trimmed']
+
+    probes: Dict[str, Dict[str, float]] = {}  # regime -> TAL-class probe accuracies
+    best: Dict[str, int] = {}                  # regime -> K*
+    for rname in probe_data:
+        def probe_task(rname=rname):
+            from .qualification import best_block, probe_by_block
+            start = time.thread_time()
+            probes[rname] = run_layer_probe(REGIMES[rname], ckpts[rname], probe_data[rname],
+                                            probe_data[rname]['num_classes'], settings.threads)
+            best[rname] = best_block(probe_by_block(probes[rname]))
+            logger.info(f'{rname}: best intermediate block on the TAL-class probe: '
+                        f'{best[rname]}')
+            result = dict(cpu_time_s=time.thread_time() - start)
+            log_done(f'{rname}/probe', result)
+            return result
+        tasks.append(Task(f'{rname}/probe', probe_task,
+                          deps=[f'{rname}/pretrain', f'{rname}/data-tal-clips']))
 
     runs: Dict[str, Dict[str, List[dict]]] = {r: {n: [] for n in configs} for r in regimes}
-    max_seeds = max(n_seeds.values()) if n_seeds else 0
+    max_seeds = max((n_seeds(r, n) for r in regimes for n in configs), default=0)
     for seed in range(max_seeds):
         for rname in regimes:
             regime = REGIMES[rname]
             for name, (config, extra) in configs.items():
-                if seed >= n_seeds[name]:
+                if seed >= n_seeds(rname, name):
                     continue
                 frozen, has_vit = kinds[name]
                 if rname != 'aligned' and not has_vit:
@@ -293,6 +339,8 @@ def run_benchmark(out_dir: str,
                                                     det_file)
                     overrides.update(regime.tal_model_overrides())
                     overrides.update(extra)
+                    if name == BEST_BLOCK:
+                        overrides['model.backbone.tap_layers'] = [best[rname]]
                     spec = dict(config=config, work_dir=work_dir, threads=settings.threads,
                                 test=True, overrides=overrides,
                                 result=osp.join(work_dir, 'result.json'))
@@ -328,6 +376,8 @@ def run_benchmark(out_dir: str,
                     log_done(f'{rname}/{name}/seed{seed}', raw)
                     return run
                 deps = [f'{rname}/pretrain', f'{rname}/data-untrimmed']
+                if name == BEST_BLOCK:
+                    deps.append(f'{rname}/probe')
                 if mode == 'read':  # after the online run that fills the cache
                     deps.append(f'{rname}/{name}/seed0')
                 tasks.append(Task(f'{rname}/{name}/seed{seed}', tal, deps=deps))
@@ -341,6 +391,12 @@ def run_benchmark(out_dir: str,
         r: {name: summarize_runs(rs) for name, rs in runs[r].items() if rs} for r in regimes}
     paired = {r: paired_average_map(regime_results[r],
                                     class_groups=REGIMES[r].class_groups()) for r in regimes}
+    for rname in regimes:  # LoSA's floor: head-only on the best single block
+        floor = paired_average_map(regime_results[rname], 'losa', BEST_BLOCK)
+        if paired[rname] is not None and floor is not None:
+            paired[rname]['vs_best_block'] = dict(floor, block=best.get(rname))
+    qualified = {r: qualification(regime_results[r], probes.get(r), best.get(r),
+                                  BEST_BLOCK) for r in probe_data}
     regime_meta = {}
     for rname in regimes:
         regime = REGIMES[rname]
@@ -352,8 +408,10 @@ def run_benchmark(out_dir: str,
             random_predictions_average_mAP=steps.random_prediction_map(data[rname]['ann_file']),
             random_predictions_class_agnostic_average_mAP=steps.random_prediction_map(
                 data[rname]['ann_file'], class_agnostic=True),
-            layer_probe=run_layer_probe(regime, ckpts[rname], data[rname], settings.threads)
-            if probe else None)
+            layer_probe=run_layer_probe(regime, ckpts[rname], data[rname],
+                                        len(pre_classes), settings.threads)
+            if probe else None,
+            tal_class_probe=probes.get(rname))
     wall = time.perf_counter() - t_start
     cpu_total = sum(task_cpu.values()) + time.process_time() - cpu_start
     durations = {t.name: task_cpu.get(t.name, 0.0) for t in tasks}
@@ -369,8 +427,9 @@ def run_benchmark(out_dir: str,
     if not configs:  # e.g. `--ship-backbones --strategies`: data and pretraining only
         logger.info(f'no strategies: data and pretraining only; {out_dir}/results.* left as '
                     'they were')
-        return dict(regimes=regime_results, paired=paired, _meta=meta)
-    write_outputs(regime_results, paired, meta, out_dir)
+        return dict(regimes=regime_results, paired=paired, qualification=qualified,
+                    _meta=meta)
+    write_outputs(regime_results, paired, meta, out_dir, qualified)
     for rname in regimes:
         logger.info(f'{rname} ({settings.seeds} / {settings.full_ft_seeds} seeds):\n'
                     f'{format_table(regime_results[rname])}')
@@ -378,29 +437,5 @@ def run_benchmark(out_dir: str,
     logger.info(f'wall time {wall:.0f} s (CPU {cpu_total:.0f} s; on a quiet machine with '
                 f'{settings.jobs} cores ~{meta["quiet_wall_time_estimate_s"]:.0f} s); '
                 f'outputs in {out_dir}')
-    return dict(regimes=regime_results, paired=paired, _meta=meta)
+    return dict(regimes=regime_results, paired=paired, qualification=qualified, _meta=meta)
 
-
-def run_layer_probe(regime: Regime, ckpt: str, data: Dict[str, object],
-                    threads: int = 1) -> Dict[str, float]:
-    """Linear-probe val accuracy of every block of a regime's pretrained backbone on its
-    trimmed pretraining clips (``layer<id>/mean`` and ``layer<id>/grid``)."""
-    import torch
-
-    import losa_plugin  # noqa: F401  (registration before mmaction.models)
-    torch.set_num_threads(threads)
-    from mmengine.config import Config
-    from mmaction.registry import MODELS
-
-    from .layer_probe import probe_layers
-    cfg = Config.fromfile(STRATEGIES['losa'])
-    cfg.merge_from_dict(regime.tal_model_overrides())
-    backbone = MODELS.build(dict(cfg.model.backbone, pretrained=ckpt, tap_layers=None))
-    backbone.init_weights()
-    pre = cfg.model.data_preprocessor
-    num_classes = len(regime.pretrain_cfg().label_names)
-    acc = probe_layers(backbone, data['train_list'], data['val_list'], data['clip_dir'],
-                       num_classes, pre['mean'], pre['std'])
-    _logger().info(f'{regime.name}: layer probes (val accuracy, chance {1 / num_classes:.2f}): '
-                   + ', '.join(f'{k} {v:.2f}' for k, v in acc.items()))
-    return acc

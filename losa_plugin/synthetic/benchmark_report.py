@@ -210,6 +210,39 @@ def format_paired(paired: Dict[str, Optional[dict]]) -> str:
             lines.append(f'| {regime}, mean AP of the {group} classes '
                          f'({", ".join(g["classes"])}) | {100 * g["delta"]:+.2f} | {gci} | '
                          f'{g["n"]} | |')
+        floor = p.get('vs_best_block')
+        if floor is not None:
+            seeds = ', '.join(f'{100 * v:+.1f}' for v in floor['per_seed'].values())
+            lines.append(f'| {regime}, LoSA − head-only on block {floor["block"]} (the '
+                         f'floor) | {100 * floor["delta_average_mAP"]:+.2f} | '
+                         f'{_ci(floor["ci95"])} | {floor["n"]} | {seeds} |')
+    return '\n'.join(lines)
+
+
+def _ci(ci: Optional[Sequence[float]]) -> str:
+    return '–' if ci is None else f'[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]'
+
+
+def format_qualification(qualified: Dict[str, dict]) -> str:
+    """Markdown table of the qualification checks per regime (docs/synthetic_benchmark.md,
+    "The invariant regime"), percent."""
+    lines = ['| regime | TAL-class probe per block (%) | best block − last (points) | '
+             'head-only on it − head-only | full FT − head-only | premise holds |',
+             '|---|---|---|---|---|---|']
+    for regime, q in qualified.items():
+        probe = ', '.join(f'{k} {100 * v:.0f}' for k, v in (q['probe'] or {}).items())
+        c1 = q['probe_check']
+        c1 = ('–' if c1 is None else f'block {c1["block"]}: {100 * c1["margin"]:+.1f} '
+              f'({"passes" if c1["passes"] else "fails"}, needs '
+              f'{100 * c1["required_margin"]:+.0f})')
+        cells = []
+        for key in ('head_only_best_block', 'full_ft'):
+            c = q[key]
+            cells.append('–' if c is None else
+                         f'{100 * c["delta_average_mAP"]:+.2f} {_ci(c["ci95"])}, n = {c["n"]} '
+                         f'({"passes" if c["passes"] else "fails"})')
+        lines.append(f'| {regime} | {probe} | {c1} | {cells[0]} | {cells[1]} | '
+                     f'{"yes" if q["premise_holds"] else "no"} |')
     return '\n'.join(lines)
 
 
@@ -283,12 +316,14 @@ def format_pretraining(name: str, info: dict) -> str:
 
 
 def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optional[dict]],
-                  meta: dict, out_dir: str) -> None:
-    """``results.json`` (``{"regimes", "paired", "_meta"}``, mAP as fractions),
-    ``results.md`` (percent), ``results.png`` and ``gates.png``."""
+                  meta: dict, out_dir: str,
+                  qualified: Optional[Dict[str, dict]] = None) -> None:
+    """``results.json`` (``{"regimes", "paired", "qualification", "_meta"}``, mAP as
+    fractions), ``results.md`` (percent), ``results.png`` and ``gates.png``."""
     from .benchmark_plots import plot_gates, plot_results
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
-        json.dump(dict(regimes=regimes, paired=paired, _meta=meta), f, indent=1)
+        json.dump(dict(regimes=regimes, paired=paired, qualification=qualified or {},
+                       _meta=meta), f, indent=1)
     md = ['# Synthetic TAL benchmark', '']
     for name, info in meta.get('regimes', {}).items():
         agnostic = info.get('random_predictions_class_agnostic_average_mAP')
@@ -305,6 +340,9 @@ def write_outputs(regimes: Dict[str, Dict[str, dict]], paired: Dict[str, Optiona
             md += ['', 'AP per class (%, mean over seeds and tIoU 0.3:0.1:0.7; * = seen in '
                    'pretraining):', '', per_class]
         md += format_regime_notes(name, results)
+    if qualified:
+        md += ['', '## Qualification: does the regime satisfy LoSA\'s premise? (no LoSA)', '',
+               format_qualification(qualified)]
     md += ['', '## Paired difference, LoSA − head-only (same seeds)', '', format_paired(paired)]
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(md) + '\n')

@@ -39,12 +39,21 @@ def data_paths(untrimmed_dir: str, clips_dir: str, num_classes: int) -> Dict[str
                 num_classes=num_classes)
 
 
+#: the TAL-class probe clips' generator seed is the data seed plus this (where the TAL
+#: classes and look equal the pretraining's, the same seed would render the same clips)
+PROBE_SEED_OFFSET = 1_000_000
+
+
 def generate_spec(regime: Regime, what: str, out_dir: str, num: int, seed: int) -> dict:
     """Spec of one data-generation process (``benchmark_run``, ``kind='generate'``)
-    writing ``what`` (``'untrimmed'`` or ``'trimmed'``) into ``out_dir``."""
-    cfg = regime.tal_cfg() if what == 'untrimmed' else regime.pretrain_cfg()
-    return dict(kind='generate', what=what, out_dir=out_dir, num=int(num),
-                seed=int(seed), cfg=cfg.to_dict(), result=out_dir + '_result.json')
+    writing ``what`` into ``out_dir``: ``'untrimmed'`` (the TAL videos), ``'trimmed'``
+    (the pretraining clips) or ``'tal_trimmed'`` (trimmed clips of the TAL classes in the
+    TAL videos' look, for the qualification's probe)."""
+    cfg = regime.pretrain_cfg() if what == 'trimmed' else regime.tal_cfg()
+    if what == 'tal_trimmed':  # clips of their own, not the pretraining's
+        what, seed = 'trimmed', int(seed) + PROBE_SEED_OFFSET
+    return dict(kind='generate', what=what, out_dir=out_dir, num=int(num), seed=int(seed),
+                cfg=cfg.to_dict(), result=out_dir + '_result.json')
 
 
 def schedule_overrides(max_epochs: int, warmup_epochs: int,

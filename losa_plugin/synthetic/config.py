@@ -5,7 +5,7 @@ width per second), so changing ``height`` / ``width`` keeps the task the same; t
 are in seconds, so changing ``fps`` does too.
 """
 from dataclasses import asdict, dataclass, fields
-from typing import Tuple
+from typing import Optional, Tuple
 
 Range = Tuple[float, float]
 
@@ -55,6 +55,12 @@ class SyntheticConfig:
         val_fraction (float): share of clips per class in the val list. Default 0.2.
         with_background (bool): add a ``'Background'`` class (idle objects and
             distractors only) as the last label. Default False.
+        label_groups (tuple, optional): ``((label, (motion, ...)), ...)``: each label
+            names a group of ``classes`` (every motion in exactly one group), e.g.
+            ``(('Move', ('MoveRight', 'MoveLeft')), ...)``; clips of a motion get its
+            group's label and ``label_names`` are the groups'. Trimmed clips only (a
+            pretraining blind to what separates a group's motions). Default None: one
+            label per motion.
 
     Objects (actors and distractors share the same appearance distribution, so
     appearance tells neither whether an object acts nor how):
@@ -111,6 +117,7 @@ class SyntheticConfig:
     clip_duration: Range = (1.5, 3.0)
     val_fraction: float = 0.2
     with_background: bool = False
+    label_groups: Optional[Tuple[Tuple[str, Tuple[str, ...]], ...]] = None
 
     object_length: Range = (0.22, 0.36)
     object_aspect: Range = (1.8, 3.0)
@@ -135,15 +142,36 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
+        if self.label_groups is not None:
+            self.label_groups = tuple((str(name), tuple(motions))
+                                      for name, motions in self.label_groups)
         self.validate()
 
     @property
     def label_names(self) -> Tuple[str, ...]:
-        """Class names in label order, with ``'Background'`` last if enabled."""
-        return self.classes + ((BACKGROUND_CLASS, ) if self.with_background else ())
+        """Class names in label order (the groups' with ``label_groups``), with
+        ``'Background'`` last if enabled."""
+        names = (self.classes if self.label_groups is None
+                 else tuple(name for name, _ in self.label_groups))
+        return names + ((BACKGROUND_CLASS, ) if self.with_background else ())
+
+    def motion_label(self, motion: int) -> int:
+        """The label of ``classes[motion]`` (its group's index with ``label_groups``;
+        ``len(classes)``, the background, maps to the last label)."""
+        if motion == len(self.classes):
+            return len(self.label_names) - 1
+        if self.label_groups is None:
+            return motion
+        name = self.classes[motion]
+        return next(k for k, (_, group) in enumerate(self.label_groups) if name in group)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        # left out while unset, so configs written before the field keep their hashes
+        # (the shipped backbones' keys, the clip folders' names)
+        if d['label_groups'] is None:
+            del d['label_groups']
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> 'SyntheticConfig':
@@ -172,6 +200,14 @@ class SyntheticConfig:
                              f'{sorted(MOTIONS)}')
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f'SyntheticConfig.classes has duplicates: {self.classes}')
+        if self.label_groups is not None:
+            grouped = [m for _, group in self.label_groups for m in group]
+            names = [name for name, _ in self.label_groups]
+            if sorted(grouped) != sorted(self.classes) or len(set(names)) != len(names) \
+                    or not all(group for _, group in self.label_groups):
+                raise ValueError('SyntheticConfig.label_groups must put every motion of '
+                                 f'classes {self.classes} in exactly one non-empty group '
+                                 f'with distinct names, got {self.label_groups}')
         for name in ('video_duration', 'action_duration', 'gap', 'idle_lead', 'idle_tail',
                      'ramp_in', 'ramp_out',
                      'clip_duration', 'object_length', 'object_aspect', 'move_speed',

@@ -47,8 +47,10 @@ def extract_layer_features(backbone: torch.nn.Module, items: Sequence[Tuple[str,
                            mean: Sequence[float], std: Sequence[float],
                            batch_size: int = 16) -> Dict[str, np.ndarray]:
     """Per tapped layer, ``{'mean': [N, C], 'grid': [N, T_i * C]}`` pooled features of
-    the centre ``clip_len`` frames of each clip (keys ``layer<id>/mean`` ...), and
-    ``labels`` ``[N]``."""
+    the centre ``clip_len`` frames of each clip (keys ``layer<id>/mean`` ...), the
+    backbone's own pooling of the last layer (``F_N``, ``TapOutput.pooled_last``) as
+    ``last_pooled/mean`` and ``last_pooled/grid`` when it gives one, and ``labels``
+    ``[N]``."""
     backbone.eval()
     clip_len = backbone.clip_len
     m = torch.tensor(mean).view(1, 3, 1, 1, 1)
@@ -67,6 +69,10 @@ def extract_layer_features(backbone: torch.nn.Module, items: Sequence[Tuple[str,
                 reduce(tap, 'b t h w c -> b c', 'mean').numpy())
             feats.setdefault(f'layer{lid}/grid', []).append(
                 reduce(tap, 'b t h w c -> b (t c)', 'mean').numpy())
+        if taps.pooled_last is not None:  # [B, 1, T_N, C]
+            pooled = taps.pooled_last[:, 0].float()
+            feats.setdefault('last_pooled/mean', []).append(pooled.mean(1).numpy())
+            feats.setdefault('last_pooled/grid', []).append(pooled.flatten(1).numpy())
         labels.extend(label for _, label in chunk)
     out = {k: np.concatenate(v) for k, v in feats.items()}
     out['labels'] = np.asarray(labels)

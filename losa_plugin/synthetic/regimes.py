@@ -13,10 +13,14 @@ docs/synthetic_benchmark.md gives the design of each and the hypotheses it tests
   occur in the untrimmed videos); an 8-block ViT, so intermediate layers can differ from
   the last; the untrimmed videos add distractor motion, clutter and gradual action onsets
   and ends, so boundaries are hard and mAP@0.7 means something.
+* ``invariant``: the pretraining labels are blind to what the TAL classes need: each
+  mirror pair is one pretraining label (Move, Rotate, Scale), the TAL classes are the six
+  directed motions; the 8-block ViT, clean videos. Admitted only after checks without
+  LoSA showed its premise (docs/synthetic_benchmark.md, "The invariant regime").
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from .config import SyntheticConfig
 
@@ -54,6 +58,15 @@ TRANSFER_TAL_DATA: Dict[str, object] = dict(
     ramp_in=(0.3, 1.0), ramp_out=(0.3, 1.0))
 
 
+#: The invariant regime's TAL classes: three mirror pairs, told apart by direction only.
+DIRECTED_CLASSES = ('MoveRight', 'MoveLeft', 'RotateClockwise', 'RotateCounterClockwise',
+                    'Grow', 'Shrink')
+#: ... and its pretraining labels: each pair merged into one, so direction is a nuisance.
+MERGED_PAIRS = (('Move', ('MoveRight', 'MoveLeft')),
+                ('Rotate', ('RotateClockwise', 'RotateCounterClockwise')),
+                ('Scale', ('Grow', 'Shrink')))
+
+
 @dataclass(frozen=True)
 class Regime:
     """One regime of the benchmark.
@@ -67,6 +80,10 @@ class Regime:
         vit_var (str): the variable of ``vit_config`` holding the ``VisionTransformer``
             dict.
         summary (str): one line for logs and tables.
+        seeds (int, optional): seeds of the frozen strategies in the full mode (default:
+            the mode's).
+        full_ft_seeds (int, optional): seeds of the backbone-training strategies in the
+            full mode (default: the mode's).
     """
     name: str
     pretrain_data: Dict[str, object]
@@ -74,6 +91,8 @@ class Regime:
     vit_config: str
     vit_var: str = 'vit'
     summary: str = ''
+    seeds: Optional[int] = None
+    full_ft_seeds: Optional[int] = None
 
     def pretrain_cfg(self) -> SyntheticConfig:
         """Generator config of the trimmed pretraining clips."""
@@ -88,9 +107,9 @@ class Regime:
         return self.pretrain_cfg().label_names, self.tal_cfg().label_names
 
     def class_groups(self) -> Dict[str, Tuple[str, ...]]:
-        """TAL classes seen in pretraining and those not; empty when every TAL class
-        was seen (the aligned regime)."""
-        pre, tal = self.class_sets()
+        """TAL classes whose motion was seen in pretraining and those not; empty when
+        every TAL motion was seen (aligned, invariant)."""
+        pre, tal = self.pretrain_cfg().classes, self.class_sets()[1]
         unseen = tuple(c for c in tal if c not in pre)
         return dict(seen=tuple(c for c in tal if c in pre), unseen=unseen) if unseen else {}
 
@@ -130,4 +149,13 @@ REGIMES: Dict[str, Regime] = {
         vit_var='vit_deep',
         summary='pretraining classes != TAL classes, distractors and gradual onsets, '
         '8-block ViT'),
+    'invariant': Regime(
+        name='invariant',
+        pretrain_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES, label_groups=MERGED_PAIRS),
+        tal_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES),
+        vit_config=osp.join(CONFIG_DIR, 'vit-deep_synthetic.py'),
+        vit_var='vit_deep',
+        summary='pretraining labels merge each mirror pair (direction a nuisance), TAL '
+        'classes the six directed motions, clean videos, 8-block ViT',
+        seeds=12, full_ft_seeds=6),
 }

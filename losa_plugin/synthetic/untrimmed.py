@@ -77,6 +77,10 @@ def generate_untrimmed(out_dir: str, num_videos: int, seed: int = 0,
     cfg = cfg or SyntheticConfig()
     if num_videos < 1:
         raise ValueError(f'generate_untrimmed: num_videos must be >= 1, got {num_videos}')
+    if cfg.label_groups is not None:
+        raise ValueError('generate_untrimmed: label_groups merges labels of trimmed clips '
+                         f'only; untrimmed videos are annotated per motion, got '
+                         f'{cfg.label_groups}')
     video_dir = os.path.join(out_dir, 'videos')
     os.makedirs(video_dir, exist_ok=True)
     jobs = []
