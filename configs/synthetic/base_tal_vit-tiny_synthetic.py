@@ -96,9 +96,9 @@ test_evaluator = val_evaluator
 # after 320 steps would still weigh the initial weights by 0.999**320 = 0.73.
 max_epochs = 10
 warmup_epochs = 1
-# LoSA's scalar gates learn at 10x the lr, as in the THUMOS-14 schedule (docs/method.md,
-# "Gate learning rate"): under AdamW a gate moves at most ~lr a step, so over these 320
-# steps at most ~1.7 at 10x (~0.17 at 1x).
+# LoSA's scalar gates learn at 10x the lr on this short schedule (the paper configs keep
+# the paper's one lr; docs/method.md, "Gates"): under AdamW a gate moves at most ~lr a
+# step, so over these 320 steps at most ~1.7 at 10x (~0.17 at 1x).
 gate_lr_mult = 10.0
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1000)
 val_cfg = dict(type='ValLoop')
