@@ -158,4 +158,13 @@ REGIMES: Dict[str, Regime] = {
         summary='pretraining labels merge each mirror pair (direction a nuisance), TAL '
         'classes the six directed motions, clean videos, 8-block ViT',
         seeds=12, full_ft_seeds=6),
+    # candidate B of the invariant regime (tried only because A failed its probe check)
+    'invariant-deep': Regime(
+        name='invariant-deep',
+        pretrain_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES, label_groups=MERGED_PAIRS),
+        tal_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES),
+        vit_config=osp.join(CONFIG_DIR, 'vit-deeper_synthetic.py'),
+        vit_var='vit_deeper',
+        summary='the invariant regime with a 12-block ViT of width 48',
+        seeds=12, full_ft_seeds=6),
 }
