@@ -23,6 +23,7 @@ SUBSET_ALIASES = {'Validation': 'training', 'Test': 'validation',
                   'training': 'Validation', 'validation': 'Test'}
 
 __all__ = ['load_database', 'resolve_class_names', 'validate_entry', 'resolve_subsets',
+           'subset_video_ids',
            'load_tal_annotations', 'remove_duplicate_segments', 'SUBSET_ALIASES',
            'DEFAULT_IGNORE_LABELS']
 
@@ -148,6 +149,17 @@ def resolve_subsets(requested: Union[str, Sequence[str]], database: Dict[str, di
             name = alias
         out.append(name)
     return out
+
+
+def subset_video_ids(ann_file: str, subset: Union[str, Sequence[str]]) -> List[str]:
+    """Ids of the videos of ``subset`` (aliases as :func:`resolve_subsets`; every video
+    of an MMAction2 file), without parsing their annotations."""
+    database, layout = normalize_layout(read_json(ann_file), ann_file)
+    if layout == MMACTION2_ANET:
+        return list(database)
+    subsets = resolve_subsets(subset, database, ann_file)
+    return [vid for vid, e in database.items()
+            if isinstance(e, dict) and e.get('subset') in subsets]
 
 
 def _entry_fps(entry: dict) -> Tuple[Optional[float], Optional[str]]:

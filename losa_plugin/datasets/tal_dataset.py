@@ -73,6 +73,8 @@ class TALDataset(FileLengthChecks, BaseDataset):
         block_list (Sequence[str] | str | None): video ids to leave out (a list, or a
             JSON list / text file, relative paths following ``data_root``), e.g. the
             videos a feature pack lacks. Counted in the log. Default None.
+        video_ids (Sequence[str] | str | None): keep only these videos (same forms),
+            e.g. a held-out part of the training videos for validation. Default None.
         max_missing_fraction (float): missing files are skipped with a warning naming
             them; more than this fraction of the subset missing is a
             ``FileNotFoundError``. Default 0.1.
@@ -146,6 +148,7 @@ class TALDataset(FileLengthChecks, BaseDataset):
                  default_fps: Optional[float] = None,
                  check_files: bool = True,
                  block_list: Optional[Union[Sequence[str], str]] = None,
+                 video_ids: Optional[Union[Sequence[str], str]] = None,
                  max_missing_fraction: float = 0.1,
                  unknown_label: str = 'error',
                  duration_check: str = 'warn',
@@ -183,6 +186,8 @@ class TALDataset(FileLengthChecks, BaseDataset):
             if isinstance(class_names, str) else class_names
         self.ignore_labels = tuple(ignore_labels)
         self.block_list = read_video_list(block_list, data_root)
+        self.video_ids = None if video_ids is None else \
+            read_video_list(video_ids, data_root, 'video_ids')
         self.max_missing_fraction = float(max_missing_fraction)
         self.feature_stride = float(feature_stride)
         self.frames_per_feature = float(frames_per_feature)
@@ -223,7 +228,8 @@ class TALDataset(FileLengthChecks, BaseDataset):
         data_list, missing, short = [], [], []
         checked = 0
         for video in videos:
-            if video['video_id'] in self.block_list:
+            if video['video_id'] in self.block_list or (
+                    self.video_ids is not None and video['video_id'] not in self.video_ids):
                 self._counts['blocked'] += 1
                 continue
             info = self._video_info(video)
@@ -287,7 +293,7 @@ class TALDataset(FileLengthChecks, BaseDataset):
         logger, c = MMLogger.get_current_instance(), self._counts
         where = f'{self.ann_file} [{self.subset}]'
         if c['blocked']:
-            logger.info(f"{where}: left out {c['blocked']} videos of the block_list")
+            logger.info(f"{where}: left out {c['blocked']} videos (block_list / video_ids)")
         if c['clipped'] or c['dropped']:
             logger.info(f"{where}: {c['clipped'] + c['dropped']} segments extend past the "
                         f"video duration: {c['clipped']} clipped to it, {c['dropped']} "
