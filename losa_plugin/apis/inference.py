@@ -139,9 +139,12 @@ def init_tal_detector(config: Union[str, Config], checkpoint: str,
     ckpt = load_tal_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     classes = model_class_names(cfg, ckpt.get('meta'))
     num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
-    if num_classes is not None and len(classes) < num_classes:
+    if num_classes is not None and len(classes) != num_classes:
+        # fewer names: labels past the list; more: labels named after the wrong classes
         raise ValueError(f'{checkpoint}: the head predicts {num_classes} classes but the '
-                         f'class list has {len(classes)}: {classes}')
+                         f'class list has {len(classes)}: {classes[:10]}'
+                         f"{' ...' if len(classes) > 10 else ''}; give the list the model "
+                         'was trained with (test_evaluator.class_names)')
     model.cfg = cfg
     model.dataset_meta = dict(classes=classes)
     return model.to(device).eval()
