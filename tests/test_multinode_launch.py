@@ -50,12 +50,16 @@ def _port(offset):
 
 
 def _losses(work):
-    """Per-iteration losses rank 0 logged, and the last checkpoint's weights."""
+    """Per-iteration losses rank 0 logged, and the last checkpoint's weights; checks
+    the learning rate was scaled to the global batch of 2 (1 a process, 2 processes)."""
     scalars = glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))
     assert len(scalars) == 1, scalars
     with open(scalars[0]) as f:
         rows = [json.loads(line) for line in f]
     losses = [(r['step'], r['loss']) for r in rows if 'loss' in r]
+    log = glob.glob(osp.join(work, '*', '*.log'))
+    with open(log[0]) as f:
+        assert 'current batch size is 2. Scaling the original LR by 2.0' in f.read()
     state = torch.load(osp.join(work, 'epoch_2.pth'), map_location='cpu')['state_dict']
     return losses, state
 
@@ -72,6 +76,8 @@ def setup(tmp_path_factory):
                                      max_epochs=2))
     cfg.train_dataloader.batch_size = 1  # 4 videos / 2 ranks: 2 iterations an epoch
     cfg.visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    cfg.auto_scale_lr = dict(enable=True, base_batch_size=1)  # lr x world size
+    cfg.log_level = 'INFO'  # the scaling is logged at INFO
     cfg_file = str(tmp / 'tiny.py')
     cfg.dump(cfg_file)
     work = str(tmp / 'single')
