@@ -23,7 +23,7 @@ SUBSET_ALIASES = {'Validation': 'training', 'Test': 'validation',
                   'training': 'Validation', 'validation': 'Test'}
 
 __all__ = ['load_database', 'resolve_class_names', 'validate_entry', 'resolve_subsets',
-           'subset_video_ids',
+           'subset_video_ids', 'entry_fps',
            'load_tal_annotations', 'remove_duplicate_segments', 'SUBSET_ALIASES',
            'DEFAULT_IGNORE_LABELS']
 
@@ -162,7 +162,7 @@ def subset_video_ids(ann_file: str, subset: Union[str, Sequence[str]]) -> List[s
             if isinstance(e, dict) and e.get('subset') in subsets]
 
 
-def _entry_fps(entry: dict) -> Tuple[Optional[float], Optional[str]]:
+def entry_fps(entry: dict) -> Tuple[Optional[float], Optional[str]]:
     """(fps, where it came from): the ``fps`` field, else the frame count over the
     duration (OpenTAD, MMAction2), else (None, None)."""
     if entry.get('fps') is not None:
@@ -175,7 +175,7 @@ def _entry_fps(entry: dict) -> Tuple[Optional[float], Optional[str]]:
 def _video_record(vid: str, entry: dict, segments: np.ndarray, labels: np.ndarray,
                   classes: List[str]) -> dict:
     duration = entry.get('duration')
-    fps, fps_source = _entry_fps(entry)
+    fps, fps_source = entry_fps(entry)
     return dict(video_id=vid, subset=entry.get('subset'),
                 duration=None if duration is None else float(duration),
                 fps=fps, fps_source=fps_source, segments=segments, labels=labels,
