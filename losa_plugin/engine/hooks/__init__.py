@@ -31,6 +31,6 @@ def add_plugin_hooks(cfg) -> None:
             cfg.default_hooks[key] = dict(type=hook_type)
 
 
-__all__ = ['CheckpointSelectionCheckHook', 'DataModelCheckHook', 'ExactResumeHook', 'NonFiniteGuardHook',
-           'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
+__all__ = ['CheckpointSelectionCheckHook', 'DataModelCheckHook', 'ExactResumeHook',
+           'NonFiniteGuardHook', 'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
            'add_trainable_checkpoint_hook', 'trainable_view', 'PLUGIN_HOOKS']

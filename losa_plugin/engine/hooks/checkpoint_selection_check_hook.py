@@ -109,8 +109,9 @@ class CheckpointSelectionCheckHook(Hook):
         if not save_best or not isinstance(loop, BaseLoop):
             return
         cfg = runner.cfg
-        shared, why = shared_test_videos(loop.evaluator.metrics, _as_list(cfg.get('test_evaluator')),
-                                   _as_list(cfg.get('val_evaluator')))
+        shared, why = shared_test_videos(loop.evaluator.metrics,
+                                         _as_list(cfg.get('test_evaluator')),
+                                         _as_list(cfg.get('val_evaluator')))
         if not shared:
             return
         self._message = (
