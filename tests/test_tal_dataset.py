@@ -147,15 +147,16 @@ def test_test_windows_cover_every_step(thumos_db, feat_dir):
 
 
 # ----------------------------------------------------------------- bad input
-def test_missing_feature_file(thumos_db, tmp_path):
+def test_missing_feature_file_past_the_allowed_fraction(thumos_db, tmp_path):
+    # skipping is tested in test_dataset_missing_files.py; none allowed here
     folder = write_features(str(tmp_path / 'f'), thumos_db, ('Validation',))
     victim = sorted(k for k, e in thumos_db.items() if e['subset'] == 'Validation')[3]
     os.remove(os.path.join(folder, victim + '.npy'))
     with pytest.raises(FileNotFoundError) as err:
-        build(THUMOS, folder)
+        build(THUMOS, folder, max_missing_fraction=0.0)
     msg = str(err.value)
     assert victim in msg and os.path.join(folder, victim + '.npy') in msg
-    assert '1 of 200' in msg
+    assert '1 of 200' in msg and 'max_missing_fraction=0.0' in msg
 
 
 def test_end_before_start(thumos_db, tmp_path, feat_dir):

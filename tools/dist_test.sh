@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
+# Several nodes: NNODES, NODE_RANK, MASTER_ADDR, PORT as for tools/dist_train.sh.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-$((29500 + RANDOM % 1000))}
+if [ "$NNODES" -gt 1 ]; then
+    PORT=${PORT:-29500}
+else
+    PORT=${PORT:-$((29500 + RANDOM % 1000))}
+fi
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}

@@ -7,8 +7,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
-                    save_best='auto'),
+    # reported numbers come from the last epoch's checkpoint (as ActionFormer reports);
+    # no "best" checkpoint: THUMOS-14 / ActivityNet validate on their test split.
+    # save_best only on held-out training videos (docs/evaluation.md, "Which checkpoint";
+    # configs/_base_/datasets/thumos14_features_heldout-val.py)
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best=None),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
     # frozen, pretrained backbone: checkpoints hold the trainable part plus the backbone
@@ -25,7 +28,10 @@ default_hooks = dict(
     # iteration when the train sampler is a SeededSampler (per-sample seeds)
     exact_resume=dict(type='ExactResumeHook'),
     # head num_classes vs the datasets' classes, raw-video test window >= one clip
-    data_model_check=dict(type='DataModelCheckHook'))
+    data_model_check=dict(type='DataModelCheckHook'),
+    # save_best on a validation evaluator that scores test videos is refused
+    checkpoint_selection_check=dict(type='CheckpointSelectionCheckHook',
+                                    on_test_split='error'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -27,7 +27,9 @@ from mmengine.logging import MMLogger
 from mmengine.registry import FUNCTIONS, init_default_scope
 from torch import nn
 
-from losa_plugin.datasets.tal_annotation import load_database, resolve_class_names
+from losa_plugin.datasets.class_list import DEFAULT_IGNORE_LABELS
+from losa_plugin.datasets.tal_annotation import entry_fps, load_database, resolve_class_names
+from losa_plugin.datasets.video_files import join_root
 from losa_plugin.engine.frozen_backbone import load_tal_checkpoint
 
 _SUBSET = 'infer'
@@ -109,9 +111,12 @@ def model_class_names(cfg: Config, checkpoint_meta: Optional[dict] = None) -> Li
     if classes:
         return [str(c) for c in classes]
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
-    for names in (_tal_metric_cfg(cfg).get('class_names'), dataset.get('class_names')):
-        if names:
-            return resolve_class_names({}, names)
+    metric = _tal_metric_cfg(cfg)
+    for names, root in ((metric.get('class_names'), metric.get('data_root', '')),
+                        (dataset.get('class_names'), dataset.get('data_root', ''))):
+        if names:  # a class file follows its config's data_root
+            return resolve_class_names({}, join_root(names, root) if isinstance(names, str)
+                                       else names)
     ann_file = dataset.get('ann_file')
     if ann_file and not osp.isabs(ann_file) and dataset.get('data_root'):
         ann_file = osp.join(dataset['data_root'], ann_file)
@@ -139,9 +144,12 @@ def init_tal_detector(config: Union[str, Config], checkpoint: str,
     ckpt = load_tal_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     classes = model_class_names(cfg, ckpt.get('meta'))
     num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
-    if num_classes is not None and len(classes) < num_classes:
+    if num_classes is not None and len(classes) != num_classes:
+        # fewer names: labels past the list; more: labels named after the wrong classes
         raise ValueError(f'{checkpoint}: the head predicts {num_classes} classes but the '
-                         f'class list has {len(classes)}: {classes}')
+                         f'class list has {len(classes)}: {classes[:10]}'
+                         f"{' ...' if len(classes) > 10 else ''}; give the list the model "
+                         'was trained with (test_evaluator.class_names)')
     model.cfg = cfg
     model.dataset_meta = dict(classes=classes)
     return model.to(device).eval()
@@ -158,7 +166,8 @@ def load_video_gt(ann_file: str, video_id: str, class_names: Sequence[str],
     ``duration``, ``segments`` [G, 2], ``labels`` [G] (indices into ``class_names``),
     or None when the file has no such video. ``file_prefix`` (e.g. ActivityNet's
     ``'v_'``) is tried removed from the id. Labels outside ``class_names`` are dropped
-    with a warning."""
+    with a warning (``Ambiguous`` silently: it is not a class). ``fps`` is the file's
+    field or its frame count over the duration (OpenTAD, MMAction2), else None."""
     database = load_database(ann_file)
     ids = [video_id] + ([video_id[len(file_prefix):]]
                         if file_prefix and video_id.startswith(file_prefix) else [])
@@ -169,6 +178,8 @@ def load_video_gt(ann_file: str, video_id: str, class_names: Sequence[str],
     index = {n: i for i, n in enumerate(class_names)}
     segs, labels, unknown = [], [], set()
     for ann in entry.get('annotations', []):
+        if ann.get('label') in DEFAULT_IGNORE_LABELS:
+            continue
         if ann.get('label') not in index:
             unknown.add(str(ann.get('label')))
             continue
@@ -178,7 +189,7 @@ def load_video_gt(ann_file: str, video_id: str, class_names: Sequence[str],
         MMLogger.get_current_instance().warning(
             f"{ann_file}: video '{vid}': ground-truth labels not among the model's "
             f'classes left out: {sorted(unknown)}')
-    return dict(video_id=vid, fps=entry.get('fps'), duration=entry.get('duration'),
+    return dict(video_id=vid, fps=entry_fps(entry)[0], duration=entry.get('duration'),
                 segments=np.asarray(segs, np.float64).reshape(-1, 2),
                 labels=np.asarray(labels, np.int64))
 

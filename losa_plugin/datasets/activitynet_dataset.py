@@ -13,12 +13,16 @@ class ActivityNetTALDataset(TALDataset):
     Registered as 'ActivityNetTALDataset' because MMAction2 already registers
     'ActivityNetDataset' (its BMN proposal dataset).
 
-    The class list comes from ``class_names`` (a list or a text file, one name a line,
-    e.g. ``anet13_classes.txt``) or else the sorted label names of the file (200).
-    The official file has no ``fps``: pass ``default_fps`` for feature input (with
-    features resized to a fixed length, see :class:`ResizeTALFeature`, the value cancels
-    out of the seconds mapping). Some entries have ``duration=None``; they are kept but
-    cannot be clipped. ``class_agnostic=True`` trains a one-class detector for the
+    The official ``activity_net.v1-3.min.json`` and MMAction2's
+    ``anet_anno_{train,val}.json`` (no subsets: each file is one; ``v_`` removed from
+    the ids) load as they are (docs/data.md). The class list comes from ``class_names``
+    (a list or a text file, one name a line, relative to ``data_root``) or else the
+    sorted label names of the file (200). The official file has no ``fps``: video input
+    takes the file's own; pass ``default_fps`` for feature input (with features resized
+    to a fixed length, see :class:`ResizeTALFeature`, the value cancels out of the
+    seconds mapping). Entries with ``duration=None`` are kept but cannot be clipped.
+    YouTube videos come as several extensions (``video_ext``) and some are missing
+    (skipped and named, see :class:`TALDataset`). ``class_agnostic=True`` trains a one-class detector for the
     ActionFormer / OpenTAD protocol with external video-level class scores
     (``TALMetric(ext_score_file=...)``, docs/evaluation.md).
 

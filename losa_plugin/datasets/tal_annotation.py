@@ -1,31 +1,31 @@
-"""Reading ActivityNet-style ``database`` annotation files (THUMOS-14, ActivityNet-v1.3).
+"""Reading temporal action annotation files (THUMOS-14, ActivityNet-v1.3) in the
+layouts of :mod:`.annotation_layouts` (ActivityNet / ActionFormer / OpenTAD ``database``
+files, MMAction2's ActivityNet files).
 
 One parser serves the datasets (training / inference) and the metric (evaluation), so
 both see the same videos, classes and segments. It also validates the file in one
 place (:func:`validate_entry`): every type and value it relies on is checked, and each
 error names the file, the video and the field (docs/robustness.md).
 """
-import json
 import math
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
 
+from .annotation_layouts import MMACTION2_ANET, load_database, normalize_layout, read_json
+from .class_list import DEFAULT_IGNORE_LABELS, resolve_class_names
 
-def load_database(ann_file: str) -> Dict[str, dict]:
-    """Load the ``database`` mapping ``video_id -> entry`` of an annotation file."""
-    try:
-        with open(ann_file) as f:
-            content = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'annotation file not found: {ann_file}') from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{ann_file}: not valid JSON ({e})') from None
-    if not isinstance(content, dict) or 'database' not in content:
-        raise ValueError(f"{ann_file}: expected a JSON object with a 'database' key "
-                         '(ActivityNet annotation format)')
-    return content['database']
+# THUMOS-14's two namings of one split: ActionFormer's file calls the training videos
+# 'Validation' and the test videos 'Test'; OpenTAD's calls them 'training' and
+# 'validation'. A subset missing from a file is looked up under its other name (logged).
+SUBSET_ALIASES = {'Validation': 'training', 'Test': 'validation',
+                  'training': 'Validation', 'validation': 'Test'}
+
+__all__ = ['load_database', 'resolve_class_names', 'validate_entry', 'resolve_subsets',
+           'subset_video_ids', 'entry_fps',
+           'load_tal_annotations', 'remove_duplicate_segments', 'SUBSET_ALIASES',
+           'DEFAULT_IGNORE_LABELS']
 
 
 def _where(ann_file: str, vid: str, field: str) -> str:
@@ -45,12 +45,13 @@ def _number(value: Any, ann_file: str, vid: str, field: str) -> float:
 
 
 def validate_entry(vid: str, entry: Any, ann_file: str = '<database>',
-                   labels_only: bool = False) -> None:
+                   labels_only: bool = False, subset_optional: bool = False) -> None:
     """Check one ``database`` entry; raise ``ValueError`` naming file, video and field.
 
     Rules: the entry is an object; ``subset`` a string; ``duration`` absent / null (kept,
     as ActivityNet's entries without one) or a number > 0; ``fps`` absent / null or a
-    number > 0; ``annotations`` absent or a list of objects, each with ``label`` a string,
+    number > 0; ``frame`` (OpenTAD's frame count) absent / null or a number > 0;
+    ``annotations`` absent or a list of objects, each with ``label`` a string,
     ``label_id`` (optional) an integer, and ``segment`` two finite numbers
     ``[start, end]`` with ``0 <= start <= end`` (zero-length segments exist in
     ActivityNet-v1.3 and are kept). A segment ending after ``duration`` is *not* an
@@ -60,6 +61,7 @@ def validate_entry(vid: str, entry: Any, ann_file: str = '<database>',
     Args:
         labels_only: check only what :func:`resolve_class_names` reads (used for the
             entries of subsets that are not loaded).
+        subset_optional: accept ``subset`` None (MMAction2's files have no subsets).
     """
     if not isinstance(entry, dict):
         raise ValueError(f"{ann_file}: video '{vid}': expected an object, got "
@@ -100,48 +102,16 @@ def validate_entry(vid: str, entry: Any, ann_file: str = '<database>',
                              f'start {start}')
     if labels_only:
         return
-    if not isinstance(entry.get('subset'), str):
+    if not isinstance(entry.get('subset'), str) and not (subset_optional
+                                                         and entry.get('subset') is None):
         raise ValueError(f'{_where(ann_file, vid, "subset")}: expected a string, got '
                          f"{entry.get('subset')!r}")
-    for field in ('duration', 'fps'):
+    for field in ('duration', 'fps', 'frame'):
         if entry.get(field) is not None:
             value = _number(entry[field], ann_file, vid, field)
             if value <= 0:
                 raise ValueError(f'{_where(ann_file, vid, field)}: must be > 0, got '
                                  f'{entry[field]!r}')
-
-
-def resolve_class_names(database: Dict[str, dict],
-                        class_names: Optional[Union[Sequence[str], str]] = None,
-                        ann_file: str = '<database>') -> List[str]:
-    """The ordered class list.
-
-    Args:
-        database: ``video_id -> entry``.
-        class_names: a list of names, a path to a text file with one name a line,
-            or None to derive the list from the file: ordered by ``label_id`` when
-            every annotation carries one (THUMOS-14), else sorted by name
-            (ActivityNet-v1.3).
-    """
-    if isinstance(class_names, str):
-        with open(class_names) as f:
-            return [line.strip() for line in f if line.strip()]
-    if class_names is not None:
-        return list(class_names)
-    by_id, names, all_have_id = {}, set(), True
-    for vid, entry in database.items():
-        for ann in entry.get('annotations', []):
-            names.add(ann['label'])
-            if 'label_id' in ann:
-                prev = by_id.setdefault(int(ann['label_id']), ann['label'])
-                if prev != ann['label']:
-                    raise ValueError(f"{ann_file}: video '{vid}': label_id {ann['label_id']} "
-                                     f"is '{ann['label']}' here but '{prev}' elsewhere")
-            else:
-                all_have_id = False
-    if all_have_id and by_id:
-        return [by_id[k] for k in sorted(by_id)]
-    return sorted(names)
 
 
 def remove_duplicate_segments(segments: np.ndarray, labels: np.ndarray,
@@ -163,51 +133,111 @@ def remove_duplicate_segments(segments: np.ndarray, labels: np.ndarray,
     return segments[keep_arr].reshape(-1, 2), labels[keep_arr], len(segments) - len(keep)
 
 
+def resolve_subsets(requested: Union[str, Sequence[str]], database: Dict[str, dict],
+                    ann_file: str = '<database>') -> List[str]:
+    """The subset names to load: each requested name, or its THUMOS-14 alias
+    (:data:`SUBSET_ALIASES`) when the file lacks the name but has the alias."""
+    present = {e.get('subset') for e in database.values() if isinstance(e, dict)}
+    out = []
+    for name in ([requested] if isinstance(requested, str) else list(requested)):
+        alias = SUBSET_ALIASES.get(name)
+        if name not in present and alias in present:
+            MMLogger.get_current_instance().info(
+                f"{ann_file}: no subset '{name}'; loading '{alias}', its name in this "
+                "file's THUMOS-14 naming (ActionFormer 'Validation' / 'Test' = OpenTAD "
+                "'training' / 'validation')")
+            name = alias
+        out.append(name)
+    return out
+
+
+def subset_video_ids(ann_file: str, subset: Union[str, Sequence[str]]) -> List[str]:
+    """Ids of the videos of ``subset`` (aliases as :func:`resolve_subsets`; every video
+    of an MMAction2 file), without parsing their annotations."""
+    database, layout = normalize_layout(read_json(ann_file), ann_file)
+    if layout == MMACTION2_ANET:
+        return list(database)
+    subsets = resolve_subsets(subset, database, ann_file)
+    return [vid for vid, e in database.items()
+            if isinstance(e, dict) and e.get('subset') in subsets]
+
+
+def entry_fps(entry: dict) -> Tuple[Optional[float], Optional[str]]:
+    """(fps, where it came from): the ``fps`` field, else the frame count over the
+    duration (OpenTAD, MMAction2), else (None, None)."""
+    if entry.get('fps') is not None:
+        return float(entry['fps']), 'annotation'
+    if entry.get('frame') is not None and entry.get('duration') is not None:
+        return float(entry['frame']) / float(entry['duration']), 'frames'
+    return None, None
+
+
+def _video_record(vid: str, entry: dict, segments: np.ndarray, labels: np.ndarray,
+                  classes: List[str]) -> dict:
+    duration = entry.get('duration')
+    fps, fps_source = entry_fps(entry)
+    return dict(video_id=vid, subset=entry.get('subset'),
+                duration=None if duration is None else float(duration),
+                fps=fps, fps_source=fps_source, segments=segments, labels=labels,
+                class_names=classes)
+
+
 def load_tal_annotations(ann_file: str,
                          subset: Union[str, Sequence[str]],
                          class_names: Optional[Union[Sequence[str], str]] = None,
                          remove_duplicates: bool = False,
-                         unknown_label: str = 'error') -> List[dict]:
-    """Parse the videos of one or more subsets.
+                         unknown_label: str = 'error',
+                         ignore_labels: Sequence[str] = DEFAULT_IGNORE_LABELS) -> List[dict]:
+    """Parse the videos of one or more subsets, in any accepted layout
+    (:mod:`.annotation_layouts`).
 
     Args:
-        ann_file: path to the ``database`` JSON.
-        subset: subset name(s), e.g. ``'Validation'`` / ``'Test'`` (THUMOS-14) or
-            ``'training'`` / ``'validation'`` (ActivityNet-v1.3).
+        ann_file: path to the annotation JSON.
+        subset: subset name(s), e.g. ``'Validation'`` / ``'Test'`` (THUMOS-14; OpenTAD's
+            ``'training'`` / ``'validation'`` are found under either naming, see
+            :func:`resolve_subsets`) or ``'training'`` / ``'validation'``
+            (ActivityNet-v1.3). MMAction2's files have no subsets: all their videos
+            are loaded.
         class_names: see :func:`resolve_class_names`.
         remove_duplicates: drop exact duplicate ground truth (same label, bounds within
             1e-3 s) as ActionFormer / OpenTAD do. The official evaluator keeps them.
         unknown_label: ``'error'`` raises on a label outside ``class_names``;
             ``'skip'`` drops the segment and logs how many were dropped.
+        ignore_labels: labels that are not classes, dropped (and counted in the log)
+            before anything else: THUMOS-14's ``'Ambiguous'`` by default.
 
     Returns:
         One dict per video, file order: ``video_id``, ``subset``, ``duration`` (s or None),
-        ``fps`` (or None), ``segments`` [N, 2] float64 seconds as the file gives them,
-        ``labels`` [N] int64, ``class_names``.
+        ``fps`` (or None) and ``fps_source`` (``'annotation'``: the ``fps`` field;
+        ``'frames'``: frame count / duration; None), ``segments`` [N, 2] float64
+        seconds as the file gives them, ``labels`` [N] int64, ``class_names``.
 
     Raises:
         ValueError: naming the file, video and field, for malformed entries (types and
             values, see :func:`validate_entry`), an unknown label (with
             ``unknown_label='error'``) or an empty subset.
     """
-    database = load_database(ann_file)
-    subsets = [subset] if isinstance(subset, str) else list(subset)
-    if not isinstance(database, dict):
-        raise ValueError(f"{ann_file}: 'database' must map video ids to entries, got "
-                         f'{type(database).__name__}')
+    database, layout = normalize_layout(read_json(ann_file), ann_file)
+    whole_file = layout == MMACTION2_ANET
+    subsets = resolve_subsets(subset, database, ann_file)
     for vid, entry in database.items():
-        loaded = isinstance(entry, dict) and entry.get('subset') in subsets
-        validate_entry(vid, entry, ann_file, labels_only=not loaded)
-    classes = resolve_class_names(database, class_names, ann_file)
+        loaded = whole_file or (isinstance(entry, dict) and entry.get('subset') in subsets)
+        validate_entry(vid, entry, ann_file, labels_only=not loaded,
+                       subset_optional=whole_file)
+    classes = resolve_class_names(database, class_names, ann_file, ignore_labels)
     index = {name: i for i, name in enumerate(classes)}
+    ignore = set(ignore_labels)
     logger = MMLogger.get_current_instance()
-    videos, n_dup, n_unknown = [], 0, 0
+    videos, n_dup, n_unknown, n_ignored = [], 0, 0, 0
     for vid, entry in database.items():
-        if entry.get('subset') not in subsets:
+        if not whole_file and entry.get('subset') not in subsets:
             continue
         segs, labels = [], []
         for k, ann in enumerate(entry.get('annotations', [])):
             seg = ann['segment']  # checked by validate_entry
+            if ann['label'] in ignore:
+                n_ignored += 1
+                continue
             if ann['label'] not in index:
                 if unknown_label == 'skip':
                     n_unknown += 1
@@ -221,15 +251,16 @@ def load_tal_annotations(ann_file: str,
         if remove_duplicates:
             segments, labels_arr, removed = remove_duplicate_segments(segments, labels_arr)
             n_dup += removed
-        duration = entry.get('duration')
-        videos.append(dict(
-            video_id=vid, subset=entry.get('subset'),
-            duration=None if duration is None else float(duration),
-            fps=None if entry.get('fps') is None else float(entry['fps']),
-            segments=segments, labels=labels_arr, class_names=classes))
+        videos.append(_video_record(vid, entry, segments, labels_arr, classes))
     if not videos:
         raise ValueError(f'{ann_file}: subset {subsets} has no videos (subsets in the file: '
                          f"{sorted({str(e.get('subset')) for e in database.values()})})")
+    if whole_file:
+        logger.info(f'{ann_file}: MMAction2 ActivityNet layout, no subsets: the file is '
+                    f'the subset, all {len(videos)} videos loaded')
+    if n_ignored:
+        logger.info(f'{ann_file}: dropped {n_ignored} segments labelled '
+                    f'{sorted(ignore)} (not classes)')
     if n_dup:
         logger.info(f'{ann_file}: removed {n_dup} duplicate ground-truth segments')
     if n_unknown:

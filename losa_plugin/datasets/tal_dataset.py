@@ -8,25 +8,16 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from ..engine.sample_seed import sample_seed_of, seeded_random_states
+from .class_list import DEFAULT_IGNORE_LABELS
+from .file_length_checks import FileLengthChecks
 from .tal_annotation import load_tal_annotations
 from .transforms.window_sampling import sliding_windows
-
-_SHOW_MISSING = 5  # how many missing files an error message lists
-
-
-def _probe_num_frames(path: str, fps: Optional[float]) -> Optional[int]:
-    """Frame count read from the video file or frame folder, or None when the video
-    reader module is not available. Imported lazily so a feature-only setup never
-    loads a video decoder."""
-    try:
-        from losa_plugin.datasets.video_reader import probe_video
-    except ImportError:
-        return None
-    return int(probe_video(path, fps=fps).num_frames)
+from .video_files import (as_extensions, clip_segments, find_file, join_root,
+                          read_video_list, report_missing)
 
 
 @DATASETS.register_module()
-class TALDataset(BaseDataset):
+class TALDataset(FileLengthChecks, BaseDataset):
     """Videos of one or more subsets of an ActivityNet-style annotation file.
 
     Each entry is a whole untrimmed video (training; the pipeline crops a random
@@ -44,15 +35,18 @@ class TALDataset(BaseDataset):
         input_type (str): ``'feature'`` (pre-extracted ``.npy``) or ``'video'``.
             Default 'feature'.
         feature_ext (str): feature file extension. Default '.npy'.
-        video_ext (str): video file extension; '' for folders of frames.
-            Default '.mp4'.
+        video_ext (str | Sequence[str]): video file extension(s), the first that
+            exists wins (ActivityNet: ``('.mp4', '.mkv', '.webm')``); '' for folders
+            of frames. Default '.mp4'.
         file_prefix (str): prepended to the video id in file names (ActivityNet
             packs often use ``'v_'``). Default ''.
         feature_format (str): layout of the feature arrays, ``'TC'`` or ``'CT'``; only
             used to count steps for test windows. Default 'TC'.
         class_names (Sequence[str] | str | None): class list or a text file with one
-            name a line; None derives it from the file (by ``label_id`` if present,
-            else sorted names). Default None.
+            name a line (relative: follows ``data_root``); None derives it from the
+            file (by ``label_id`` if present, else sorted names). Default None.
+        ignore_labels (Sequence[str]): labels that are not classes, dropped as the
+            metric drops them. Default ``('Ambiguous',)`` (THUMOS-14, OpenTAD's file).
         feature_stride (float): frames of the original video between two features
             (for video input: between two grid cells of the backbone). Default 4.
         frames_per_feature (float): frames one feature covers; the first cell sits at
@@ -71,13 +65,25 @@ class TALDataset(BaseDataset):
             duration to it and drop those starting at / after it (and clip negative
             starts to 0), counted and logged once. None means ``not test_mode``; in
             test mode segments are kept as the file gives them.
-        default_fps (float | None): fps for videos whose entry has none. Default None.
+        default_fps (float | None): fps for videos whose entry has neither ``fps`` nor
+            a frame count (``frame``, OpenTAD) and, for video input, whose file cannot
+            be probed. Default None.
         check_files (bool): check at load time that every feature / video file
             exists. Default True.
+        block_list (Sequence[str] | str | None): video ids to leave out (a list, or a
+            JSON list / text file, relative paths following ``data_root``), e.g. the
+            videos a feature pack lacks. Counted in the log. Default None.
+        video_ids (Sequence[str] | str | None): keep only these videos (same forms),
+            e.g. a held-out part of the training videos for validation. Default None.
+        max_missing_fraction (float): missing files are skipped with a warning naming
+            them; more than this fraction of the subset missing is a
+            ``FileNotFoundError``. Default 0.1.
         unknown_label (str): ``'error'`` or ``'skip'`` (see the parser). Default 'error'.
         duration_check (str): what a video file (or feature file) much shorter than
             its annotated ``duration`` gives: ``'warn'`` (default; one warning naming
-            each such video), ``'error'`` (``ValueError`` naming them) or ``'off'``.
+            each such video; in training its ground truth past the file's end is
+            dropped, or clipped to the end, and counted), ``'error'`` (``ValueError``
+            naming them) or ``'off'`` (no check, ground truth kept).
             The file's length comes from the video probe (video input; also fills
             ``total_frames``) or from the feature file's header: ``((T - 1) *
             feature_stride + frames_per_feature) / fps`` seconds, checked only when the
@@ -94,21 +100,13 @@ class TALDataset(BaseDataset):
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset` (``indices``,
             ``serialize_data``, ``lazy_init``, ``max_refetch``, ``metainfo``).
 
-    Bad input (see also docs/robustness.md):
-        * malformed or out-of-range annotation values (types, fps <= 0, duration <= 0,
-          a segment starting before 0 s or with end < start): ``ValueError`` from the
-          parser naming the file, the video and the field (both modes);
-        * a video / feature file shorter than its annotated duration by more than
-          ``duration_tolerance``: a warning naming it (``duration_check='error'``:
-          ``ValueError``);
-        * a segment past the video's ``duration`` (training): clipped (end after it)
-          or dropped (start at / after it); totals logged once per dataset. The real
-          THUMOS-14 file has 26 such test segments (e.g. ``video_test_0000270``);
-        * an unknown label or an empty subset: ``ValueError`` from the parser;
-        * missing feature / video files: ``FileNotFoundError`` with the count and the
-          first few videos and paths;
-        * no ``fps`` (feature input, or video input without a probe) and no
-          ``default_fps``: ``ValueError`` naming the video and the field ``fps``.
+    Bad input (docs/data.md, docs/robustness.md): malformed annotation values, an
+    unknown label or an empty subset are a ``ValueError`` from the parser naming the
+    file, video and field; segments past the video's ``duration`` are clipped or
+    dropped in training (counted; the real THUMOS-14 file has 26 such test segments,
+    e.g. ``video_test_0000270``); missing files and files shorter than their
+    annotation are named in a warning (see ``max_missing_fraction`` and
+    ``duration_check``).
 
     Data info per entry: ``video_id``, ``fps``, ``duration`` (s or None),
     ``segments`` [N, 2] float32 seconds, ``labels`` [N] int64, ``feature_path`` or
@@ -135,10 +133,11 @@ class TALDataset(BaseDataset):
                  data_prefix: Optional[dict] = None,
                  input_type: str = 'feature',
                  feature_ext: str = '.npy',
-                 video_ext: str = '.mp4',
+                 video_ext: Union[str, Sequence[str]] = '.mp4',
                  file_prefix: str = '',
                  feature_format: str = 'TC',
                  class_names: Optional[Union[Sequence[str], str]] = None,
+                 ignore_labels: Sequence[str] = DEFAULT_IGNORE_LABELS,
                  feature_stride: float = 4,
                  frames_per_feature: float = 16,
                  remove_duplicates: Optional[bool] = None,
@@ -148,6 +147,9 @@ class TALDataset(BaseDataset):
                  clip_to_duration: Optional[bool] = None,
                  default_fps: Optional[float] = None,
                  check_files: bool = True,
+                 block_list: Optional[Union[Sequence[str], str]] = None,
+                 video_ids: Optional[Union[Sequence[str], str]] = None,
+                 max_missing_fraction: float = 0.1,
                  unknown_label: str = 'error',
                  duration_check: str = 'warn',
                  duration_tolerance: float = 0.1,
@@ -171,12 +173,22 @@ class TALDataset(BaseDataset):
                              f'{duration_check!r}')
         if not 0 <= duration_tolerance < 1:
             raise ValueError(f'duration_tolerance must be in [0, 1), got {duration_tolerance!r}')
+        if not 0 <= max_missing_fraction <= 1:
+            raise ValueError('max_missing_fraction must be in [0, 1], got '
+                             f'{max_missing_fraction!r}')
         self.subset = subset
         self.input_type = input_type
-        self.file_ext = feature_ext if input_type == 'feature' else video_ext
+        self.file_exts = as_extensions(feature_ext, 'feature_ext') if input_type == 'feature' \
+            else as_extensions(video_ext, 'video_ext')
         self.file_prefix = file_prefix
         self.feature_format = feature_format
-        self.class_names = class_names
+        self.class_names = join_root(class_names, data_root) \
+            if isinstance(class_names, str) else class_names
+        self.ignore_labels = tuple(ignore_labels)
+        self.block_list = read_video_list(block_list, data_root)
+        self.video_ids = None if video_ids is None else \
+            read_video_list(video_ids, data_root, 'video_ids')
+        self.max_missing_fraction = float(max_missing_fraction)
         self.feature_stride = float(feature_stride)
         self.frames_per_feature = float(frames_per_feature)
         self.remove_duplicates = (not test_mode) if remove_duplicates is None \
@@ -200,7 +212,8 @@ class TALDataset(BaseDataset):
         logger = MMLogger.get_current_instance()
         videos = load_tal_annotations(self.ann_file, self.subset, self.class_names,
                                       remove_duplicates=self.remove_duplicates,
-                                      unknown_label=self.unknown_label)
+                                      unknown_label=self.unknown_label,
+                                      ignore_labels=self.ignore_labels)
         self._metainfo['classes'] = tuple(videos[0]['class_names'])
         if self.class_agnostic:
             self._metainfo['annotation_classes'] = self._metainfo['classes']
@@ -210,63 +223,87 @@ class TALDataset(BaseDataset):
             n_cls = len({int(c) for v in videos for c in v['labels']})
             logger.info(f'{self.ann_file} [{self.subset}]: class_agnostic: {n_seg} segments '
                         f'of {n_cls} classes mapped to label 0')
-        path_key = f'{self.input_type}_path'
-        n_clipped = n_dropped = n_empty = 0
+        self._counts = dict(clipped=0, dropped=0, empty=0, blocked=0, short_clipped=0,
+                            short_dropped=0)
         data_list, missing, short = [], [], []
+        checked = 0
         for video in videos:
-            vid = video['video_id']
-            segments, labels = video['segments'], video['labels']
-            if self.class_agnostic:
-                labels = np.zeros_like(labels)
-            if self.clip_to_duration and video['duration'] is not None:
-                segments, labels, clipped, dropped = self._clip(
-                    segments, labels, video['duration'])
-                n_clipped += clipped
-                n_dropped += dropped
-            if self.filter_empty_gt and len(segments) == 0:
-                n_empty += 1
+            if video['video_id'] in self.block_list or (
+                    self.video_ids is not None and video['video_id'] not in self.video_ids):
+                self._counts['blocked'] += 1
                 continue
-            path = osp.join(self.data_prefix[self.input_type],
-                            f'{self.file_prefix}{vid}{self.file_ext}')
-            # a video may also be a folder of frames (video_ext='')
-            exists = osp.isfile(path) if self.input_type == 'feature' else osp.exists(path)
-            if self.check_files and not exists:
-                missing.append((vid, path))
+            info = self._video_info(video)
+            if info is None:  # no usable ground truth
                 continue
-            info = dict(video_id=vid, fps=self._fps(video, path),
-                        duration=video['duration'],
-                        segments=segments.astype(np.float32), labels=labels,
-                        feature_stride=self.feature_stride,
-                        frames_per_feature=self.frames_per_feature)
-            info[path_key] = path
-            if self.input_type == 'video':
-                info['total_frames'] = self._frame_hint(info)
-            if self.check_files and self.duration_check != 'off':
-                covered = self._file_seconds(info, video['fps'] is not None)
-                if covered is not None and covered < (1 - self.duration_tolerance) \
-                        * info['duration']:
-                    short.append((vid, path, covered, info['duration']))
+            checked += 1
+            if info[f'{self.input_type}_path'] is None:
+                missing.append((video['video_id'], self._expected_path(video['video_id'])))
+                continue
+            if self._short_of_file(info, video, short):  # short file, nothing left
+                continue
             data_list.extend(self._split_windows(info))
-        if missing:
-            shown = '; '.join(f"video '{v}': {p}" for v, p in missing[:_SHOW_MISSING])
-            raise FileNotFoundError(
-                f'{self.ann_file}: {len(missing)} of {len(videos)} {self.input_type} '
-                f'files of subset {self.subset!r} are missing, e.g. {shown}')
+        report_missing(missing, checked, self.max_missing_fraction,
+                       f'{self.ann_file} [{self.subset}]', self.input_type, self.test_mode)
         if short:
             self._report_short(short)
-        if n_clipped or n_dropped:
-            logger.info(f'{self.ann_file} [{self.subset}]: {n_clipped + n_dropped} '
-                        f'segments extend past the video duration: {n_clipped} clipped '
-                        f'to it, {n_dropped} starting at/after it dropped')
-        if n_empty:
-            logger.info(f'{self.ann_file} [{self.subset}]: skipped {n_empty} videos '
-                        'without usable ground truth')
-        self.num_clipped_segments, self.num_dropped_segments = n_clipped, n_dropped
-        self.num_empty_videos = n_empty
+        self._log_counts()
         if not data_list:
             raise ValueError(f'{self.ann_file}: subset {self.subset!r} has no usable '
-                             f'videos ({n_empty} without ground truth)')
+                             f"videos ({self._counts['empty']} without ground truth, "
+                             f'{len(missing)} missing)')
         return data_list
+
+    def _expected_path(self, vid: str) -> str:
+        return osp.join(self.data_prefix[self.input_type],
+                        f'{self.file_prefix}{vid}{self.file_exts[0]}')
+
+    def _video_info(self, video: dict) -> Optional[dict]:
+        """One video's data info (its file path None when missing), or None when
+        training filters it out for lack of ground truth."""
+        vid = video['video_id']
+        segments, labels = video['segments'], video['labels']
+        if self.class_agnostic:
+            labels = np.zeros_like(labels)
+        if self.clip_to_duration and video['duration'] is not None:
+            segments, labels, clipped, dropped = clip_segments(
+                segments, labels, video['duration'])
+            self._counts['clipped'] += clipped
+            self._counts['dropped'] += dropped
+        if self.filter_empty_gt and len(segments) == 0:
+            self._counts['empty'] += 1
+            return None
+        if self.check_files:
+            path = find_file(self.data_prefix[self.input_type], self.file_prefix + vid,
+                             self.file_exts, self.input_type == 'video')
+        else:
+            path = self._expected_path(vid)
+        info = dict(video_id=vid, fps=None, duration=video['duration'],
+                    segments=segments.astype(np.float32), labels=labels,
+                    feature_stride=self.feature_stride,
+                    frames_per_feature=self.frames_per_feature)
+        info[f'{self.input_type}_path'] = path
+        if path is None:
+            return info
+        info['fps'] = self._fps(video, path)
+        if self.input_type == 'video':
+            info['total_frames'] = self._frame_hint(info)
+        return info
+
+    def _log_counts(self) -> None:
+        logger, c = MMLogger.get_current_instance(), self._counts
+        where = f'{self.ann_file} [{self.subset}]'
+        if c['blocked']:
+            logger.info(f"{where}: left out {c['blocked']} videos (block_list / video_ids)")
+        if c['clipped'] or c['dropped']:
+            logger.info(f"{where}: {c['clipped'] + c['dropped']} segments extend past the "
+                        f"video duration: {c['clipped']} clipped to it, {c['dropped']} "
+                        'starting at/after it dropped')
+        if c['empty']:
+            logger.info(f"{where}: skipped {c['empty']} videos without usable ground truth")
+        self.num_clipped_segments, self.num_dropped_segments = c['clipped'], c['dropped']
+        self.num_empty_videos = c['empty']
+        self.num_short_clipped_segments = c['short_clipped']
+        self.num_short_dropped_segments = c['short_dropped']
 
     def prepare_data(self, idx: Any) -> Any:
         """The pipeline's output for ``idx``; with a seeded index (from
@@ -278,89 +315,31 @@ class TALDataset(BaseDataset):
         with seeded_random_states(seed):
             return super().prepare_data(int(idx))
 
-    def _file_seconds(self, info: dict, fps_from_annotation: bool) -> Optional[float]:
-        """Seconds the video / feature file covers, or None when unknown (no duration,
-        no probe, features with a guessed fps)."""
-        if info['duration'] is None:
-            return None
-        if self.input_type == 'video':
-            try:
-                num = _probe_num_frames(info['video_path'], info['fps'])
-            except (OSError, ValueError, RuntimeError):  # VideoReadError: reported when read
-                return None
-            if num is None:
-                return None
-            info['total_frames'] = num
-            return num / info['fps']
-        if not fps_from_annotation:
-            return None
-        steps = self._count_steps(info)
-        return ((steps - 1) * self.feature_stride + self.frames_per_feature) / info['fps']
-
-    def _report_short(self, short: list) -> None:
-        shown = '; '.join(f"video '{v}': {p} covers {c:.2f} s of {d:.2f} s"
-                          for v, p, c, d in short[:_SHOW_MISSING])
-        msg = (f'{self.ann_file} [{self.subset}]: {len(short)} files are shorter than '
-               f'their annotated duration by more than {self.duration_tolerance:.0%}: '
-               f'{shown}')
-        if self.duration_check == 'error':
-            raise ValueError(msg + " (duration_check='warn' to go on)")
-        MMLogger.get_current_instance().warning(
-            msg + '; ground truth past the end of a file cannot be learned')
-
-    @staticmethod
-    def _clip(segments: np.ndarray, labels: np.ndarray, duration: float):
-        """Training policy for segments outside [0, duration] seconds."""
-        keep = segments[:, 0] < duration
-        dropped = int((~keep).sum())
-        segments, labels = segments[keep], labels[keep]
-        clipped = int((segments[:, 1] > duration).sum() + (segments[:, 0] < 0).sum())
-        segments = segments.clip(0, duration)
-        return segments, labels, clipped, dropped
-
     def _fps(self, video: dict, path: str) -> float:
+        """The annotation's fps (its field, else frame count / duration), else the video
+        file's own, else ``default_fps``."""
         if video['fps'] is not None:
             return video['fps']
-        if self.default_fps is not None:
-            return float(self.default_fps)
-        if self.input_type == 'video':
+        if self.input_type == 'video' and osp.isfile(path):  # folders need an fps
             try:
                 from losa_plugin.datasets.video_reader import probe_video
-            except ImportError:
-                probe_video = None
-            if probe_video is not None and osp.isfile(path):  # folders need an fps
                 return float(probe_video(path).fps)
+            except ImportError:
+                pass
+            except (OSError, ValueError, RuntimeError):  # VideoReadError
+                if self.default_fps is None:
+                    raise
+        if self.default_fps is not None:
+            return float(self.default_fps)
         raise ValueError(f"{self.ann_file}: video '{video['video_id']}' has no field 'fps' "
-                         'and the dataset has no default_fps; set default_fps=... in the '
-                         'dataset config')
+                         "nor a frame count 'frame' and the dataset has no default_fps; "
+                         'set default_fps=... in the dataset config')
 
     @staticmethod
     def _frame_hint(info: dict) -> Optional[int]:
         if info['duration'] is None:
             return None
         return int(round(info['duration'] * info['fps']))
-
-    def _count_steps(self, info: dict) -> int:
-        """Length along time of a video, in the units of ``test_window``."""
-        if self.input_type == 'feature':
-            path = info['feature_path']
-            try:
-                shape = np.load(path, mmap_mode='r').shape  # header only
-            except (OSError, ValueError) as e:
-                raise ValueError(f"video '{info['video_id']}': cannot read feature file "
-                                 f'{path} ({e})') from None
-            if len(shape) != 2:
-                raise ValueError(f"video '{info['video_id']}': feature file {path} has shape "
-                                 f'{shape}, expected 2-D ({self.feature_format})')
-            return int(shape[0] if self.feature_format == 'TC' else shape[1])
-        num = _probe_num_frames(info['video_path'], info['fps']) \
-            if osp.exists(info['video_path']) else None
-        if num is not None:
-            info['total_frames'] = num
-        if info['total_frames'] is None:
-            raise ValueError(f"video '{info['video_id']}': cannot count frames for test "
-                             "windows (no 'duration' in the annotation and no video probe)")
-        return info['total_frames']
 
     def _split_windows(self, info: dict) -> List[dict]:
         if not (self.test_mode and self.test_window is not None):

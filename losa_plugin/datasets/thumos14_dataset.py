@@ -10,9 +10,13 @@ from .tal_dataset import TALDataset
 class THUMOS14Dataset(TALDataset):
     """THUMOS-14: train on the ``'Validation'`` videos, test on ``'Test'``.
 
-    Classes come in ``label_id`` order (the file carries one per annotation: 20
-    classes). Defaults follow ActionFormer's I3D feature pack: ``feature_stride=4``,
-    ``frames_per_feature=16``, ``.npy`` files named by video id.
+    ActionFormer's ``thumos14.json`` and OpenTAD's ``thumos_14_anno.json`` load as they
+    are: OpenTAD's ``'training'`` / ``'validation'`` subsets answer to ``'Validation'`` /
+    ``'Test'``, its fps comes from the frame counts, its ``Ambiguous`` segments are
+    dropped (docs/data.md). Classes come in ``label_id`` order (ActionFormer's file; the
+    same as OpenTAD's sorted names: 20 classes). Defaults follow ActionFormer's I3D
+    feature pack: ``feature_stride=4``, ``frames_per_feature=16``, ``.npy`` files named
+    by video id.
 
     Args:
         ann_file (str): the THUMOS-14 ``database`` JSON.

@@ -9,13 +9,17 @@
 # segment only when half of it lies in the crop widened by half a step each side
 # (trunc_thresh 0.5, ActionFormer's truncate_feats).
 #
-# Paths are placeholders. The class list file holds the 200 names one a line (sorted);
-# without it the dataset sorts the names it finds. file_prefix depends on the feature
-# pack (many name files 'v_<id>.npy').
+# Paths (docs/data.md): every path is relative to data_root, in the datasets and the
+# evaluators alike. ann_file: the official activity_net.v1-3.min.json or MMAction2's
+# anet_anno_{train,val}.json (each file one subset), as they are. class_names None sorts
+# the 200 names of the file; a class file (one name a line, e.g. BSN's order) may be
+# given instead: 'annotations/anet13_classes.txt'. file_prefix depends on the feature
+# pack (many name files 'v_<id>.npy'). Missing features are skipped (named; at most
+# max_missing_fraction); block_list names videos to leave out. Checkpoint: the last epoch.
 dataset_type = 'ActivityNetTALDataset'
 data_root = 'data/activitynet13'
-ann_file = 'annotations/anet1.3_tal.json'
-class_file = 'data/activitynet13/annotations/anet13_classes.txt'
+ann_file = 'annotations/activity_net.v1-3.min.json'
+class_names = None
 feature_dir = 'features'
 resize_len = 192  # ActionFormer's max_seq_len for ActivityNet
 
@@ -39,7 +43,7 @@ dataset_common = dict(
     data_prefix=dict(feature=feature_dir),
     input_type='feature',
     file_prefix='',
-    class_names=class_file,
+    class_names=class_names,
     feature_stride=16,
     frames_per_feature=16,
     default_fps=15.0,
@@ -67,7 +71,9 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(
     type='TALMetric',
-    ann_file='data/activitynet13/annotations/anet1.3_tal.json',
+    data_root=data_root,
+    ann_file=ann_file,
+    class_names=class_names,
     subset='validation',
     tiou_thresholds=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
     # ActionFormer / OpenTAD protocol: video-level class scores (e.g. CUHK's

@@ -4,10 +4,18 @@
 # sliding windows and feature_stride = frames_per_cell * num_frames / window frames
 # varies per video. 576 features at most (the paper's max sequence; ActionFormer's
 # feature setting used 192) = 72 clips of 16 frames for a tubelet-2 ViT.
+#
+# Paths (docs/data.md): every path is relative to data_root, in the datasets and the
+# evaluators alike. ann_file: the official activity_net.v1-3.min.json or MMAction2's
+# anet_anno_{train,val}.json, as they are. YouTube videos come as .mp4, .mkv or .webm
+# and some are gone: missing videos are skipped (named; at most max_missing_fraction).
+# Checkpoint: the last epoch (default_runtime.py).
 dataset_type = 'ActivityNetTALDataset'
-data_root = 'data/activitynet13/videos'  # v_<video_id>.mp4
-ann_file = 'data/activitynet13/annotations/anet13.json'  # official database JSON
-class_names = None  # or 'data/activitynet13/annotations/anet13_classes.txt'
+data_root = 'data/activitynet13'
+ann_file = 'annotations/activity_net.v1-3.min.json'
+class_names = None  # sorted names of the file, or a class file: one name a line
+video_dir = 'videos'  # v_<video_id>.{mp4,mkv,webm}
+video_ext = ('.mp4', '.mkv', '.webm')
 
 clip_len = 16
 frames_per_cell = 2
@@ -44,6 +52,7 @@ train_dataloader = dict(
     sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        data_root=data_root,
         ann_file=ann_file,
         subset='training',
         class_names=class_names,
@@ -51,7 +60,8 @@ train_dataloader = dict(
         class_agnostic=False,
         input_type='video',
         file_prefix='v_',
-        data_prefix=dict(video=data_root),
+        video_ext=video_ext,
+        data_prefix=dict(video=video_dir),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -60,17 +70,20 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        data_root=data_root,
         ann_file=ann_file,
         subset='validation',
         class_names=class_names,
         input_type='video',
         file_prefix='v_',
-        data_prefix=dict(video=data_root),
+        video_ext=video_ext,
+        data_prefix=dict(video=video_dir),
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='TALMetric', ann_file=ann_file, subset='validation',
+val_evaluator = dict(type='TALMetric', data_root=data_root, ann_file=ann_file,
+                     subset='validation',
                      class_names=class_names,
                      tiou_thresholds=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
                      # ActionFormer / OpenTAD protocol: video-level class scores (e.g.

@@ -6,11 +6,16 @@
 # it lies in the window widened by 2 steps each side (half a feature's 16 frames;
 # ActionFormer's truncate_feats). Test on 'Test' at full length (no windows).
 #
-# Paths are placeholders: data_root/ann_file and data_root/feature_dir. The evaluator's
-# ann_file is spelled out, so a child config that moves data_root must set it too.
+# Paths (docs/data.md): every path is relative to data_root, in the datasets and the
+# evaluators alike. ann_file may be ActionFormer's thumos14.json or OpenTAD's
+# thumos_14_anno.json as they are (its 'training' / 'validation' subsets are found under
+# 'Validation' / 'Test', its fps from frame counts, its 'Ambiguous' segments dropped).
+# Checkpoint: the last epoch (default_runtime.py); see
+# thumos14_features_heldout-val.py for a checkpoint chosen on held-out training videos.
 dataset_type = 'THUMOS14Dataset'
 data_root = 'data/thumos14'
 ann_file = 'annotations/thumos14.json'
+class_names = None  # derived from the file: label_id order (= sorted names), 20 classes
 feature_dir = 'i3d_features'
 feature_stride = 4
 frames_per_feature = 16
@@ -31,6 +36,7 @@ dataset_common = dict(
     type=dataset_type,
     data_root=data_root,
     ann_file=ann_file,
+    class_names=class_names,
     data_prefix=dict(feature=feature_dir),
     input_type='feature',
     feature_stride=feature_stride,
@@ -57,7 +63,10 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(
     type='TALMetric',
-    ann_file='data/thumos14/annotations/thumos14.json',
+    data_root=data_root,
+    ann_file=ann_file,
+    class_names=class_names,
     subset='Test',
-    tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7])
+    tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7],
+    recall_topk=(1, 5))  # ActionFormer's Recall@1x / @5x
 test_evaluator = val_evaluator

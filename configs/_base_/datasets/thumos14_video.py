@@ -5,9 +5,15 @@
 # every feature_stride = 4 frames (as ActionFormer's THUMOS-14 features) and a window
 # 2304 frames (~77 s at 30 fps). Models whose last layer has another temporal size
 # (SlowFast) override frames_per_cell and num_clips.
+#
+# Paths (docs/data.md): every path is relative to data_root, in the datasets and the
+# evaluators alike (ActionFormer's thumos14.json or OpenTAD's thumos_14_anno.json, as
+# they are). Checkpoint: the last epoch (default_runtime.py).
 dataset_type = 'THUMOS14Dataset'
-data_root = 'data/thumos14/videos'  # <video_id>.mp4
-ann_file = 'data/thumos14/annotations/thumos14.json'  # ActivityNet-style database JSON
+data_root = 'data/thumos14'
+ann_file = 'annotations/thumos14.json'
+class_names = None  # derived from the file: label_id order (= sorted names), 20 classes
+video_dir = 'videos'  # <video_id>.mp4
 
 clip_len = 16
 frame_interval = 2
@@ -49,10 +55,12 @@ train_dataloader = dict(
     sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        data_root=data_root,
         ann_file=ann_file,
+        class_names=class_names,
         subset='Validation',  # THUMOS-14 trains on its validation videos
         input_type='video',
-        data_prefix=dict(video=data_root),
+        data_prefix=dict(video=video_dir),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -61,16 +69,20 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        data_root=data_root,
         ann_file=ann_file,
+        class_names=class_names,
         subset='Test',
         input_type='video',
-        data_prefix=dict(video=data_root),
+        data_prefix=dict(video=video_dir),
         # sliding windows in original frames; the metric merges them per video
         test_window=dict(size=window_frames, overlap=0.25),
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='TALMetric', ann_file=ann_file, subset='Test',
-                     tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7])
+val_evaluator = dict(type='TALMetric', data_root=data_root, ann_file=ann_file,
+                     class_names=class_names, subset='Test',
+                     tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7],
+                     recall_topk=(1, 5))  # ActionFormer's Recall@1x / @5x
 test_evaluator = val_evaluator

@@ -1,3 +1,4 @@
+from .checkpoint_selection_check_hook import CheckpointSelectionCheckHook
 from .data_model_check_hook import DataModelCheckHook
 from .exact_resume_hook import ExactResumeHook
 from .non_finite_guard_hook import NonFiniteGuardHook
@@ -9,14 +10,16 @@ from .trainable_ema_hook import TrainableEMAHook, trainable_view
 PLUGIN_HOOKS = dict(trainable_checkpoint='TrainableCheckpointHook',
                     nonfinite_guard='NonFiniteGuardHook',
                     exact_resume='ExactResumeHook',
-                    data_model_check='DataModelCheckHook')
+                    data_model_check='DataModelCheckHook',
+                    checkpoint_selection_check='CheckpointSelectionCheckHook')
 
 
 def add_plugin_hooks(cfg) -> None:
     """Register the plugin's safety hooks in a config that lacks them (by type, in
     ``default_hooks`` or ``custom_hooks``): trainable-only checkpoints and strict
-    loading, the non-finite guard, exact resume and the data / model checks
-    (docs/robustness.md). Configs inheriting ``configs/_base_/default_runtime.py``
+    loading, the non-finite guard, exact resume, the data / model checks
+    (docs/robustness.md) and the check that no checkpoint is chosen on the test set
+    (docs/evaluation.md). Configs inheriting ``configs/_base_/default_runtime.py``
     already have them; ``tools/train.py`` and ``tools/test.py`` call this for the rest."""
     hooks = list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or [])
     present = {h.get('type') if isinstance(h, dict) else type(h).__name__ for h in hooks}
@@ -28,6 +31,6 @@ def add_plugin_hooks(cfg) -> None:
             cfg.default_hooks[key] = dict(type=hook_type)
 
 
-__all__ = ['DataModelCheckHook', 'ExactResumeHook', 'NonFiniteGuardHook',
-           'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
+__all__ = ['CheckpointSelectionCheckHook', 'DataModelCheckHook', 'ExactResumeHook',
+           'NonFiniteGuardHook', 'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
            'add_trainable_checkpoint_hook', 'trainable_view', 'PLUGIN_HOOKS']
