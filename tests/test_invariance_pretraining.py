@@ -15,7 +15,7 @@ from losa_plugin.synthetic import benchmark_steps as steps
 from losa_plugin.synthetic.benchmark import FULL
 from losa_plugin.synthetic.gradient_reversal import reverse_gradient
 from losa_plugin.synthetic.invariance_recognizer import InvariancePretrainRecognizer
-from losa_plugin.synthetic.pretrain_step import plan_pretraining
+from losa_plugin.synthetic.pretrain_step import plan_pretraining, pretrain_info
 from losa_plugin.synthetic.regimes import DIRECTED_CLASSES, MERGED_PAIRS, REGIMES
 from losa_plugin.synthetic.shipped_backbones import key_fields, pretrain_key
 
@@ -207,7 +207,8 @@ def test_regime_checkpoint_loads_into_layer_tap_vit(tmp_path):
     assert isinstance(model, InvariancePretrainRecognizer)
     assert len(model.backbone.blocks) == 8 and model.aux_block == 4
     assert model.aux_head.out_features == len(regime.pretrain_cfg().label_names) == 6
-    assert model.cls_head.num_classes == 3 and model.cls_head.in_channels == 64
+    assert model.cls_head.num_classes == len(regime.pretrain_val_classes) == 3
+    assert model.cls_head.in_channels == 64
     state = model.state_dict()
     path = str(tmp_path / 'epoch_1.pth')
     torch.save(dict(state_dict=state, meta=dict(epoch=1)), path)
@@ -251,3 +252,13 @@ def test_regime_key_covers_its_recognizer_and_leaves_the_others():
         assert spec['overrides']['model.cls_head.num_classes'] == 5
         plan = plan_pretraining(REGIMES[name], spec, FULL.num_per_class, FULL.data_seed)
         assert plan.shipped is not None, name
+
+
+def test_pretraining_info_names_the_validated_classes():
+    # validation scores the pairs (chance 1/3), not the clips' six directed labels
+    result = dict(val_history=[dict(epoch=1, **{'acc/top1': 0.4})])
+    info = pretrain_info(result, REGIMES['invariant-built'], 'x.pth')
+    assert info['classes'] == ['Move', 'Rotate', 'Scale'] and info['num_classes'] == 3
+    info = pretrain_info(result, REGIMES['invariant'], 'x.pth')  # merged by the clips' labels
+    assert info['classes'] == ['Move', 'Rotate', 'Scale']
+    assert pretrain_info(result, REGIMES['aligned'], 'x.pth')['num_classes'] == 5

@@ -89,6 +89,9 @@ class Regime:
         pretrain_config (str, optional): the pretraining recognizer's config; its head
             then sets its own class count. Default None: the trimmed pretraining config
             (``benchmark_steps.PRETRAIN_CONFIG``), whose head classifies the clips' labels.
+        pretrain_val_classes (tuple, optional): the classes the pretraining's validation
+            scores when its config's head does not classify the clips' labels (what
+            ``results.json`` reports with the val top-1 curve). Default None: the clips'.
     """
     name: str
     pretrain_data: Dict[str, object]
@@ -99,6 +102,7 @@ class Regime:
     seeds: Optional[int] = None
     full_ft_seeds: Optional[int] = None
     pretrain_config: Optional[str] = None
+    pretrain_val_classes: Optional[Tuple[str, ...]] = None
 
     def pretrain_cfg(self) -> SyntheticConfig:
         """Generator config of the trimmed pretraining clips."""
@@ -185,5 +189,6 @@ REGIMES: Dict[str, Regime] = {
         summary='the invariant regime pretrained with direction supervised at block 4 and '
         'removed from F_N by an adversary, 8-block ViT',
         seeds=12, full_ft_seeds=6,
-        pretrain_config=osp.join(CONFIG_DIR, 'pretrain_vit-tiny_synthetic-invariant.py')),
+        pretrain_config=osp.join(CONFIG_DIR, 'pretrain_vit-tiny_synthetic-invariant.py'),
+        pretrain_val_classes=tuple(name for name, _ in MERGED_PAIRS)),
 }
