@@ -97,13 +97,16 @@ def pretrain_spec(regime: Regime, data: Dict[str, object], work_dir: str, max_ep
                  'param_scheduler': [dict(type='LinearLR', start_factor=0.01, by_epoch=True,
                                           begin=0, end=min(2, max_epochs),
                                           convert_to_iter_based=True)]}
+    if regime.pretrain_config is not None:  # its own config sets its heads' class counts
+        del overrides['model.cls_head.num_classes']
     overrides.update(regime.pretrain_model_overrides())
     for split, ann in (('train', data['train_list']), ('val', data['val_list']),
                        ('test', data['val_list'])):
         overrides[f'{split}_dataloader.dataset.ann_file'] = ann
         overrides[f'{split}_dataloader.dataset.data_prefix.video'] = data['clip_dir']
-    return dict(config=PRETRAIN_CONFIG, work_dir=work_dir, overrides=overrides,
-                threads=int(threads), test=False, result=osp.join(work_dir, 'result.json'))
+    return dict(config=regime.pretrain_config or PRETRAIN_CONFIG, work_dir=work_dir,
+                overrides=overrides, threads=int(threads), test=False,
+                result=osp.join(work_dir, 'result.json'))
 
 
 def last_checkpoint(work_dir: str) -> Optional[str]:

@@ -48,7 +48,7 @@ def plan_pretraining(regime: Regime, spec: Dict, num_per_class: int, data_seed: 
 def pretrain_info(result: Dict, regime: Regime, ckpt: str) -> Dict:
     """The curve and times of a pretraining run's result (what ``results.json`` keeps)."""
     curve = [h['acc/top1'] for h in result.get('val_history', []) if 'acc/top1' in h]
-    pre_classes, _ = regime.class_sets()
+    pre_classes = regime.pretrain_val_classes or regime.class_sets()[0]
     takeoff = next((i + 1 for i, a in enumerate(curve) if a >= 0.5), None)
     return dict(val_top1=curve, epochs=[h['epoch'] for h in result.get('val_history', [])
                                         if 'acc/top1' in h],

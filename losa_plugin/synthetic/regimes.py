@@ -17,6 +17,8 @@ docs/synthetic_benchmark.md gives the design of each and the hypotheses it tests
   mirror pair is one pretraining label (Move, Rotate, Scale), the TAL classes are the six
   directed motions; the 8-block ViT, clean videos. Admitted only after checks without
   LoSA showed its premise (docs/synthetic_benchmark.md, "The invariant regime").
+  Candidates: ``invariant-deep`` (a 12-block ViT) and ``invariant-built`` (the premise
+  built into the pretraining: :class:`InvariancePretrainRecognizer`).
 """
 import os.path as osp
 from dataclasses import dataclass
@@ -84,6 +86,12 @@ class Regime:
             the mode's).
         full_ft_seeds (int, optional): seeds of the backbone-training strategies in the
             full mode (default: the mode's).
+        pretrain_config (str, optional): the pretraining recognizer's config; its head
+            then sets its own class count. Default None: the trimmed pretraining config
+            (``benchmark_steps.PRETRAIN_CONFIG``), whose head classifies the clips' labels.
+        pretrain_val_classes (tuple, optional): the classes the pretraining's validation
+            scores when its config's head does not classify the clips' labels (what
+            ``results.json`` reports with the val top-1 curve). Default None: the clips'.
     """
     name: str
     pretrain_data: Dict[str, object]
@@ -93,6 +101,8 @@ class Regime:
     summary: str = ''
     seeds: Optional[int] = None
     full_ft_seeds: Optional[int] = None
+    pretrain_config: Optional[str] = None
+    pretrain_val_classes: Optional[Tuple[str, ...]] = None
 
     def pretrain_cfg(self) -> SyntheticConfig:
         """Generator config of the trimmed pretraining clips."""
@@ -167,4 +177,18 @@ REGIMES: Dict[str, Regime] = {
         vit_var='vit_deeper',
         summary='the invariant regime with a 12-block ViT of width 48',
         seeds=12, full_ft_seeds=6),
+    # candidate C: the premise built into the pretraining (one label per directed motion;
+    # the recognizer merges each mirror pair, supervises direction at block 4 and removes
+    # it from F_N through an adversary)
+    'invariant-built': Regime(
+        name='invariant-built',
+        pretrain_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES),
+        tal_data=dict(CLEAN_BIG, classes=DIRECTED_CLASSES),
+        vit_config=osp.join(CONFIG_DIR, 'vit-deep_synthetic.py'),
+        vit_var='vit_deep',
+        summary='the invariant regime pretrained with direction supervised at block 4 and '
+        'removed from F_N by an adversary, 8-block ViT',
+        seeds=12, full_ft_seeds=6,
+        pretrain_config=osp.join(CONFIG_DIR, 'pretrain_vit-tiny_synthetic-invariant.py'),
+        pretrain_val_classes=tuple(name for name, _ in MERGED_PAIRS)),
 }
