@@ -1,4 +1,5 @@
 from .data_model_check_hook import DataModelCheckHook
+from .eval_progress_hook import EvalProgressHook
 from .exact_resume_hook import ExactResumeHook
 from .non_finite_guard_hook import NonFiniteGuardHook
 from .trainable_checkpoint_hook import TrainableCheckpointHook, add_trainable_checkpoint_hook
@@ -28,6 +29,6 @@ def add_plugin_hooks(cfg) -> None:
             cfg.default_hooks[key] = dict(type=hook_type)
 
 
-__all__ = ['DataModelCheckHook', 'ExactResumeHook', 'NonFiniteGuardHook',
+__all__ = ['DataModelCheckHook', 'EvalProgressHook', 'ExactResumeHook', 'NonFiniteGuardHook',
            'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
            'add_trainable_checkpoint_hook', 'trainable_view', 'PLUGIN_HOOKS']
