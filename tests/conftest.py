@@ -11,6 +11,15 @@ import losa_plugin  # noqa: E402,F401  (applies compat and registers components)
 SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data'))
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow end-to-end tests first, the longest first: with `-n 2` (tools/run_tests.sh)
+    a long test started last would keep one worker busy after the other ran out."""
+    def cost(item):
+        mark = item.get_closest_marker('slow')
+        return -mark.kwargs.get('cpu_s', 1) if mark is not None else 0
+    items.sort(key=cost)  # stable: the rest keep their order
+
+
 # ------------------------------------------------------------------ CPU time per test
 # `--cpu-durations N` lists the N tests that used the most CPU time (this process and
 # the subprocesses it waited for; setup + call + teardown). On a shared machine wall
