@@ -373,10 +373,9 @@ def _run_benchmark(out_dir: str, quick: bool, seeds: Optional[int],
     else:
         progress = JobProgress(tasks, settings.jobs, logger=logger)
         progress.write(f'synthetic benchmark {tag}: {len(tasks)} steps on {settings.jobs} '
-                       f'process slots; this job\'s log: {log_file}; each step\'s output: '
-                       f'console.log in its folder under {osp.join(out_dir, "runs", tag)} '
-                       f'(data, pretrain: {osp.join(out_dir, "data", tag)}, '
-                       f'{osp.join(out_dir, "pretrain", tag)})')
+                       f'process slots in {out_dir}\n  this job\'s log: {log_file}\n  each '
+                       f'step\'s full log: console.log in its folder under runs/{tag}/, '
+                       f'pretrain/{tag}/, data/{tag}/')
         with progress:
             run_tasks(progress.wrap(tasks), settings.jobs)
 
