@@ -366,14 +366,17 @@ def test_head_only_diagnostics_read_one_intermediate_block():
 
 
 # ------------------------------------------------------------ end to end
-@pytest.mark.slow(cpu_s=500)
+@pytest.mark.slow(cpu_s=450)
+@pytest.mark.timeout(3000)
 def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / 'bench'
     env = dict(os.environ, PYTHONPATH=ROOT)
+    # ~4 min on a quiet 2-core machine; a machine shared with other jobs (load ~10) took
+    # over 18 min, so the time limit is generous
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'synthetic_benchmark.py'), '--quick',
          '--out', str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=1100)
+        timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ('results.json', 'results.md', 'results.png', 'gates.png'):
         assert (out / name).is_file(), name
