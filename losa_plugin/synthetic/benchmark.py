@@ -28,10 +28,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmengine.logging import MMLogger
 
 from . import benchmark_steps as steps
-from .console import JobProgress, format_job_summary, job_log
 from .benchmark_report import (format_gates, format_paired, format_table,
                                paired_average_map, run_result, summarize_runs,
                                write_outputs)
+from .console import JobProgress, format_job_summary, job_log
 from .pretrain_step import plan_pretraining, pretrain_task_fn
 from .regimes import CONFIG_DIR, REGIMES, REPO_ROOT, Regime
 from .tasks import Task, run_tasks, simulate_schedule
@@ -410,7 +410,10 @@ def _run_benchmark(out_dir: str, quick: bool, seeds: Optional[int],
                 '(PeakMemoryMeter); online runs only (see per_seed for the cached ones)')
     if not configs:  # e.g. `--ship-backbones --strategies`: data and pretraining only
         msg = f'no strategies: data and pretraining only; {out_dir}/results.* left as they were'
-        logger.info(msg) if verbose else progress.write(msg)
+        if verbose:
+            logger.info(msg)
+        else:
+            progress.write(msg)
         return dict(regimes=regime_results, paired=paired, _meta=meta)
     write_outputs(regime_results, paired, meta, out_dir)
     for rname in regimes:
