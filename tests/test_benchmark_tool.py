@@ -17,6 +17,7 @@ ROW_KEYS = {'strategy', 'backbone', 'frames', 'peak_mem_mb', 'step_time_s', 'for
             'backward_s', 'learnable_params', 'total_params'}
 
 
+@pytest.mark.slow(cpu_s=20)
 def test_tool_writes_rows_and_plot(tmp_path):
     out, png = tmp_path / 'bench.json', tmp_path / 'bench.png'
     cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '32',

@@ -82,6 +82,7 @@ def _video_path(trained, vid):
     return osp.join(trained['video_dir'], vid + '.mp4')
 
 
+@pytest.mark.slow(cpu_s=50)
 def test_infer_equals_test_py_and_writes_json_and_png(trained):
     tmp = trained['tmp']
     dump = str(tmp / 'test_dump.json')

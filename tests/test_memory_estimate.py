@@ -13,6 +13,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from mmengine.config import Config
 
 from losa_plugin.benchmark.memory_estimate import estimate_memory
@@ -22,6 +23,7 @@ TINY = osp.join(ROOT, 'configs/efficiency/losa_tiny.py')
 TOLERANCE = 0.35
 
 
+@pytest.mark.slow(cpu_s=20)
 def test_estimate_within_tolerance_of_measurement(tmp_path):
     out = tmp_path / 'bench.json'
     cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '256',
@@ -93,6 +95,7 @@ def test_estimate_of_pooled_taps_and_tap_width_adapters():
     assert abs((wide - narrow) * 2**20 - 3 * clips * t_i * (384 - 192) * 4 * 2) < 1
 
 
+@pytest.mark.slow(cpu_s=46)
 def test_method_estimates_within_tolerance_of_measurement(tmp_path):
     """The baselines on the tiny ViT (one subprocess per row): adapters inside the
     backbone keep activations of every block for the backward pass, UniPT its neck's.

@@ -51,6 +51,7 @@ def _test_py(cfg_file, ckpt, work):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow(cpu_s=20)
 def test_tools_test_refuses_a_checkpoint_of_another_model(trained):
     tmp = trained['tmp']
     _, other_file = _other_model(trained['cfg'], tmp, 'other')

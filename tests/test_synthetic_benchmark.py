@@ -366,13 +366,17 @@ def test_head_only_diagnostics_read_one_intermediate_block():
 
 
 # ------------------------------------------------------------ end to end
+@pytest.mark.slow(cpu_s=450)
+@pytest.mark.timeout(3000)
 def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / 'bench'
     env = dict(os.environ, PYTHONPATH=ROOT)
+    # ~4 min on a quiet 2-core machine; a machine shared with other jobs (load ~10) took
+    # over 18 min, so the time limit is generous
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'synthetic_benchmark.py'), '--quick',
          '--out', str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=1100)
+        timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ('results.json', 'results.md', 'results.png', 'gates.png'):
         assert (out / name).is_file(), name
@@ -420,3 +424,35 @@ def test_quick_benchmark_end_to_end(tmp_path):
         assert p['ci95'][0] <= p['delta_average_mAP'] <= p['ci95'][1]
     md = (out / 'results.md').read_text()
     assert '## aligned' in md and '## transfer' in md and 'Paired difference' in md
+    _check_console(proc.stdout, out, content)
+
+
+def _check_console(stdout: str, out, content: dict) -> None:
+    """What a person sees of the quick run: a short progress log (one line per step
+    event, not the runs' mmengine logs), each TAL run's average mAP as results.json has
+    it, the results tables and where the files are."""
+    lines = stdout.splitlines()
+    assert len(lines) < 200, len(lines)
+    for noise in ('Epoch(train)', 'requires_grad=False', 'paramwise_options', 'Config:'):
+        assert noise not in stdout, noise
+    for regime, results in content['regimes'].items():
+        for strategy, r in results.items():
+            for run in r['per_seed']:
+                line = [x for x in lines if f'({strategy}, {regime}, seed {run["seed"]}): '
+                        'average mAP' in x]
+                assert len(line) == 1, (regime, strategy, run['seed'], line)
+                assert f'average mAP {100 * run["average_mAP"]:.1f} %' in line[0]
+        # the table of each regime as results.md has it
+        table = format_table(results).splitlines()
+        start = lines.index(f'{regime}:')
+        assert lines[start + 1:start + 1 + len(table)] == table
+    assert 'Paired difference, LoSA − head-only' in stdout
+    for name in ('results.md', 'results.json', 'results.png', 'gates.png'):
+        assert str(out / name) in stdout, name
+    # each run's full log is in its folder, with one summary of the frozen parameters
+    run_log = (out / 'runs' / 'quick-s0' / 'aligned' / 'losa_seed0' / 'console.log').read_text()
+    assert 'Epoch(train)' in run_log and 'requires_grad=False' in run_log
+    assert 'is skipped since its requires_grad=False' not in run_log
+    logs = list((out / 'logs').glob('benchmark_*.log'))
+    assert len(logs) == 1 and str(logs[0]) in stdout
+    assert 'aligned/losa seed 0: average mAP' in logs[0].read_text()

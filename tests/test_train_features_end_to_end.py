@@ -51,6 +51,7 @@ def shipped_defaults_config(ann_file: str, feature_dir: str, work_dir: str,
     return cfg
 
 
+@pytest.mark.slow(cpu_s=23)
 def test_actionformer_overfits_planted_features(planted, tmp_path):
     cfg = Config(shipped_defaults_config(planted['ann_file'], planted['feature_dir'],
                                          str(tmp_path / 'work')))

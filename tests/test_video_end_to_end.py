@@ -6,6 +6,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from mmengine.config import Config
 
 from losa_plugin.synthetic import SyntheticConfig, generate_untrimmed
@@ -72,6 +73,7 @@ def _run(args):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow(cpu_s=28)
 def test_tiny_losa_from_raw_video(tmp_path):
     syn = SyntheticConfig(height=32, width=32, fps=8.0, video_duration=(6, 10))
     ann_file = generate_untrimmed(str(tmp_path / 'videos'), num_videos=6, seed=3, cfg=syn)

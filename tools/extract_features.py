@@ -49,7 +49,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
 
 import losa_plugin  # noqa: E402,F401  (compat shims, registers components)
 # the video transforms the pipeline needs (registered on import)
@@ -133,7 +134,8 @@ def _sampler(pipeline: Compose):
 @torch.no_grad()
 def extract_video(path: str, video_id: str, pipeline: Compose, preprocessor, backbone,
                   device: str) -> Dict:
-    """Features of one video: ``{layer_id: [L_i, C_i] float32}`` plus metadata."""
+    """Features of one video: ``{layer_id: [L_i, C_i] float32}`` plus metadata. A
+    progress bar counts its windows on a terminal (a long video at ViT-g takes minutes)."""
     sampler = _sampler(pipeline)
     clip_len = sampler.clip_len
     base = dict(video_path=path, video_id=video_id, fps=None, duration=None,
@@ -147,7 +149,8 @@ def extract_video(path: str, video_id: str, pipeline: Compose, preprocessor, bac
                    for s in range(0, info.num_frames, span)]
     per_layer: Dict[int, List[np.ndarray]] = {}
     meta = None
-    for win in windows:
+    for win in tqdm(windows, desc=f'  {video_id}', unit='window', leave=False,
+                    disable=None if len(windows) > 1 else True):
         packed = pipeline(dict(base, **win))
         data = preprocessor(dict(inputs=[packed['inputs']],
                                  data_samples=[packed['data_samples']]))
@@ -207,26 +210,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             all_meta = json.load(f).get('videos', {})
 
     failed = []
-    bar = ProgressBar(len(names))
-    for name in names:
-        video_id = osp.splitext(name)[0]
-        outs = [_out_path(args.out, i, video_id, single) for i in backbone.layer_ids]
-        if not args.overwrite and all(osp.isfile(o) for o in outs):
-            bar.update()
-            continue
-        try:
-            result = extract_video(osp.join(args.videos, name), video_id, pipeline,
-                                   preprocessor, backbone, args.device)
-        except (OSError, RuntimeError, ValueError) as e:  # unreadable video: skip it
-            logger.error(f'skipped {name}: {type(e).__name__}: {e}')
-            failed.append(name)
-            bar.update()
-            continue
-        for layer_id, out in zip(backbone.layer_ids, outs):
-            os.makedirs(osp.dirname(out), exist_ok=True)
-            np.save(out, result['feats'][layer_id].astype(np.float32))
-        all_meta[video_id] = result['meta']
-        bar.update()
+    # one bar over the videos (log lines go above it), one over the current video's windows
+    with logging_redirect_tqdm(loggers=[logger]):
+        for name in tqdm(names, desc='videos', unit='video'):
+            video_id = osp.splitext(name)[0]
+            outs = [_out_path(args.out, i, video_id, single) for i in backbone.layer_ids]
+            if not args.overwrite and all(osp.isfile(o) for o in outs):
+                continue
+            try:
+                result = extract_video(osp.join(args.videos, name), video_id, pipeline,
+                                       preprocessor, backbone, args.device)
+            except (OSError, RuntimeError, ValueError) as e:  # unreadable video: skip it
+                logger.error(f'skipped {name}: {type(e).__name__}: {e}')
+                failed.append(name)
+                continue
+            for layer_id, out in zip(backbone.layer_ids, outs):
+                os.makedirs(osp.dirname(out), exist_ok=True)
+                np.save(out, result['feats'][layer_id].astype(np.float32))
+            all_meta[video_id] = result['meta']
     with open(meta_file, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint,
                        layer_ids=list(backbone.layer_ids),

@@ -7,13 +7,15 @@
                      gate_cosine_token layers_upper bf16 stream pool2 gate_lr1 proj_frozen
                      attention_output]
         [--diagnostics head_only_layer1 ... head_only_layer7] [--probe] [--no-tap-cache]
-        [--pretrain] [--ship-backbones]
+        [--pretrain] [--ship-backbones] [--verbose]
 
 Generates the synthetic data of each regime and takes its ViT from checkpoints/synthetic/
 when the repository ships the backbone of exactly this pretraining (data seed 0), else
 pretrains it (both skipped when present in --out), then trains and tests every strategy
 per seed, each run in a fresh process.
-Writes ``results.json`` (``{"regimes": {...}, "paired": {...}}``, mAP as fractions),
+The console shows one progress display and, at the end, the results tables and where the
+files are; each step's full log goes to its own folder (``--verbose``: everything on the
+console, interleaved). Writes ``results.json`` (``{"regimes": {...}, "paired": {...}}``, mAP as fractions),
 ``results.md``, ``results.png`` and ``gates.png`` to ``--out``.
 See docs/synthetic_benchmark.md.
 """
@@ -66,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'them (the log then says whether they came out bit for bit the same)')
     p.add_argument('--ship-backbones', action='store_true',
                    help='pretrain here and write the backbones to checkpoints/synthetic/')
+    p.add_argument('--verbose', action='store_true',
+                   help="print every log line (this job's and each run's full mmengine log, "
+                   'interleaved) instead of the progress display')
     return p.parse_args(argv)
 
 
@@ -77,7 +82,8 @@ def main(argv=None) -> None:
                   regimes=args.regimes, data_seed=args.data_seed, tal_epochs=args.epochs,
                   threads=args.threads, jobs=args.jobs, tap_cache=not args.no_tap_cache,
                   shuffle_labels=args.shuffle_labels, probe=args.probe,
-                  pretrain=args.pretrain, ship_backbones=args.ship_backbones)
+                  pretrain=args.pretrain, ship_backbones=args.ship_backbones,
+                  verbose=args.verbose)
 
 
 if __name__ == '__main__':

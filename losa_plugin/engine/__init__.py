@@ -8,9 +8,12 @@ from .closed_form_linear_lr import ClosedFormLinearLR
 from .frozen_backbone import (find_frozen_backbone, is_trainable_only, load_tal_checkpoint,
                               reattach_frozen_backbone, state_dict_sha256,
                               strip_frozen_backbone)
-from .hooks import (CheckpointSelectionCheckHook, DataModelCheckHook, ExactResumeHook,
-                    NonFiniteGuardHook, TrainableCheckpointHook, TrainableEMAHook,
-                    add_plugin_hooks, add_trainable_checkpoint_hook, trainable_view)
+from .hooks import (CheckpointSelectionCheckHook, DataModelCheckHook, EvalProgressHook,
+                    ExactResumeHook, NonFiniteGuardHook, TrainableCheckpointHook,
+                    TrainableEMAHook, add_plugin_hooks, add_trainable_checkpoint_hook,
+                    trainable_view)
+from .param_summary_constructor import (ParamSummaryOptimWrapperConstructor,
+                                        use_param_summary_constructor)
 from .sample_seed import SeededIndex, SeededSampler, sample_seed, seeded_random_states
 
 __all__ = ['ClosedFormLinearLR', 'find_frozen_backbone', 'is_trainable_only', 'load_tal_checkpoint',
@@ -19,4 +22,5 @@ __all__ = ['ClosedFormLinearLR', 'find_frozen_backbone', 'is_trainable_only', 'l
            'trainable_view', 'check_checkpoint_matches', 'CheckpointSelectionCheckHook',
            'DataModelCheckHook',
            'ExactResumeHook', 'NonFiniteGuardHook', 'add_plugin_hooks', 'SeededIndex',
-           'SeededSampler', 'sample_seed', 'seeded_random_states']
+           'SeededSampler', 'sample_seed', 'seeded_random_states', 'EvalProgressHook',
+           'ParamSummaryOptimWrapperConstructor', 'use_param_summary_constructor']

@@ -35,6 +35,7 @@ from . import benchmark_steps as steps
 from .benchmark_report import (format_gates, format_paired, format_table,
                                paired_average_map, run_result, summarize_runs,
                                write_outputs)
+from .console import JobProgress, format_job_summary, job_log
 from .pretrain_step import plan_pretraining, pretrain_task_fn
 from .probe_step import run_layer_probe
 from .qualification import PROBE_CLIPS_PER_CLASS, qualification
@@ -164,8 +165,14 @@ def run_benchmark(out_dir: str,
                   probe: bool = False,
                   pretrain: bool = False,
                   ship_backbones: bool = False,
-                  qualify: bool = True) -> dict:
+                  qualify: bool = True,
+                  verbose: bool = False) -> dict:
     """Run the benchmark into ``out_dir``; returns the ``results.json`` content.
+
+    The console shows one progress display (:mod:`console`) and, at the end, the results
+    tables, the paired differences and where the files are; each step's process writes
+    its output to its own folder (``console.log`` beside mmengine's log) and this job's
+    log goes to ``out_dir/logs/``.
 
     Args:
         out_dir (str): output folder (data, pretraining, runs, tap cache, results).
@@ -193,7 +200,29 @@ def run_benchmark(out_dir: str,
             every block on trimmed TAL-class clips, head-only on its best intermediate
             block over the frozen seeds, and the ``qualification`` block of
             ``results.json`` (with head-only and full FT run). Default True.
+        verbose (bool): the console shows every log line instead: this job's and every
+            step process's full mmengine log, interleaved.
     """
+    os.makedirs(osp.join(out_dir, 'logs'), exist_ok=True)
+    log_file = osp.join(out_dir, 'logs', f'benchmark_{time.strftime("%Y%m%d_%H%M%S")}.log')
+    with job_log(_logger(), log_file, quiet=not verbose):
+        return _run_benchmark(out_dir, quick=quick, seeds=seeds, full_ft_seeds=full_ft_seeds,
+                              strategies=strategies, ablations=ablations,
+                              diagnostics=diagnostics, regimes=regimes, data_seed=data_seed,
+                              tal_epochs=tal_epochs, threads=threads, jobs=jobs,
+                              tap_cache=tap_cache, shuffle_labels=shuffle_labels, probe=probe,
+                              pretrain=pretrain, ship_backbones=ship_backbones,
+                              qualify=qualify, verbose=verbose, log_file=log_file)
+
+
+def _run_benchmark(out_dir: str, quick: bool, seeds: Optional[int],
+                   full_ft_seeds: Optional[int], strategies: Sequence[str],
+                   ablations: Sequence[str], diagnostics: Sequence[str],
+                   regimes: Sequence[str], data_seed: int, tal_epochs: Optional[int],
+                   threads: Optional[int], jobs: Optional[int], tap_cache: bool,
+                   shuffle_labels: bool, probe: bool, pretrain: bool, ship_backbones: bool,
+                   qualify: bool, verbose: bool, log_file: str) -> dict:
+    """:func:`run_benchmark` with this job's log set up."""
     settings = replace(QUICK if quick else FULL, data_seed=int(data_seed),
                        tap_cache=bool(tap_cache))
     fixed_seeds = dict(seeds=seeds, full_ft_seeds=full_ft_seeds)  # None: per regime
@@ -280,7 +309,9 @@ def run_benchmark(out_dir: str,
                 result = steps.finished_run(spec, spec['result'] + '.spec', out)
                 if result is None:
                     logger.info(f'{name}: generating ({spec["num"]}, seed {spec["seed"]})')
-                    result = steps.run_in_subprocess(spec, spec['result'] + '.spec')
+                    result = steps.run_in_subprocess(
+                        spec, spec['result'] + '.spec',
+                        log_file=None if verbose else steps.console_log_path(spec))
                 else:
                     logger.info(f'{name}: {out} exists, not regenerated')
                 log_done(name, result)
@@ -292,7 +323,7 @@ def run_benchmark(out_dir: str,
     for rname in regimes:
         regime = REGIMES[rname]
         fn = pretrain_task_fn(regime, plans[rname], ckpts, pretrain_results, log_done, logger,
-                              ship=ship_backbones)
+                              ship=ship_backbones, quiet=not verbose)
         # pretraining reads the clips; the probes (at the end) need them too
         deps = [trimmed_task[rname]] if needs_clips[rname] else []
         tasks.append(Task(f'{rname}/pretrain', fn, deps=deps))
@@ -354,7 +385,9 @@ def run_benchmark(out_dir: str,
                     logger.info(f'[start] {rname}/{name} seed {seed}: {what} '
                                 f'({osp.relpath(config, REPO_ROOT)})')
                     if raw is None:
-                        raw = steps.run_in_subprocess(spec, osp.join(work_dir, 'spec.json'))
+                        raw = steps.run_in_subprocess(
+                            spec, osp.join(work_dir, 'spec.json'),
+                            log_file=None if verbose else steps.console_log_path(spec))
                     run = run_result(raw, seed, online=mode != 'read')
                     run['class_agnostic_average_mAP'] = steps.class_agnostic_map(
                         data[rname]['ann_file'], det_file)
@@ -385,7 +418,16 @@ def run_benchmark(out_dir: str,
     logger.info(f'{len(tasks)} steps on {settings.jobs} process slots ({tag}: regimes '
                 f'{list(regimes)}, seeds {settings.seeds} frozen / {settings.full_ft_seeds} '
                 'backbone-training)')
-    run_tasks(tasks, settings.jobs)
+    if verbose:
+        run_tasks(tasks, settings.jobs)
+    else:
+        progress = JobProgress(tasks, settings.jobs, logger=logger)
+        progress.write(f'synthetic benchmark {tag}: {len(tasks)} steps on {settings.jobs} '
+                       f'process slots in {out_dir}\n  this job\'s log: {log_file}\n  each '
+                       f'step\'s full log: console.log in its folder under runs/{tag}/, '
+                       f'pretrain/{tag}/, data/{tag}/')
+        with progress:
+            run_tasks(progress.wrap(tasks), settings.jobs)
 
     regime_results: Dict[str, Dict[str, dict]] = {
         r: {name: summarize_runs(rs) for name, rs in runs[r].items() if rs} for r in regimes}
@@ -425,8 +467,11 @@ def run_benchmark(out_dir: str,
                 memory='peak RSS growth during runner.train(), fresh process per run '
                 '(PeakMemoryMeter); online runs only (see per_seed for the cached ones)')
     if not configs:  # e.g. `--ship-backbones --strategies`: data and pretraining only
-        logger.info(f'no strategies: data and pretraining only; {out_dir}/results.* left as '
-                    'they were')
+        msg = f'no strategies: data and pretraining only; {out_dir}/results.* left as they were'
+        if verbose:
+            logger.info(msg)
+        else:
+            progress.write(msg)
         return dict(regimes=regime_results, paired=paired, qualification=qualified,
                     _meta=meta)
     write_outputs(regime_results, paired, meta, out_dir, qualified)
@@ -437,5 +482,10 @@ def run_benchmark(out_dir: str,
     logger.info(f'wall time {wall:.0f} s (CPU {cpu_total:.0f} s; on a quiet machine with '
                 f'{settings.jobs} cores ~{meta["quiet_wall_time_estimate_s"]:.0f} s); '
                 f'outputs in {out_dir}')
+    if not verbose:
+        progress.write(format_job_summary(
+            regime_results, paired, (settings.seeds, settings.full_ft_seeds), out_dir,
+            dict(runs=osp.join(out_dir, 'runs', tag), log=log_file), wall, cpu_total,
+            qualified))
     return dict(regimes=regime_results, paired=paired, qualification=qualified, _meta=meta)
 

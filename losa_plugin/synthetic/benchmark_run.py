@@ -151,11 +151,13 @@ def run_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from ..engine import use_param_summary_constructor
     from ..utils.memory import PeakMemoryMeter
     from .clip_tap_cache import ClipTapCache
 
     cfg = Config.fromfile(spec['config'])
     cfg.merge_from_dict(spec.get('overrides', {}))
+    use_param_summary_constructor(cfg)  # the same optimizer, one log line per run
     cfg.work_dir = spec['work_dir']
     runner = Runner.from_cfg(cfg)
     val_history = ValHistory()

@@ -146,11 +146,21 @@ def tal_overrides(data: Dict[str, object], pretrained: Optional[str], seed: int,
     return out
 
 
-def run_in_subprocess(spec: dict, spec_file: str) -> dict:
-    """Run :mod:`benchmark_run` on ``spec`` in a fresh process (its logs stream to this
-    process's stdout); returns its result dict with ``cpu_time_s`` (user + system time
-    of the process and the data workers it waited for) and ``wall_time_s`` added (also
-    written back to the result file). Raises RuntimeError on failure."""
+def console_log_path(spec: dict) -> str:
+    """Where a step process's console output goes: ``console.log`` in a run's work dir
+    (beside mmengine's own log), ``<out_dir>_console.log`` beside a generated set."""
+    if spec.get('kind') == 'generate':
+        return spec['out_dir'] + '_console.log'
+    return osp.join(spec['work_dir'], 'console.log')
+
+
+def run_in_subprocess(spec: dict, spec_file: str, log_file: Optional[str] = None) -> dict:
+    """Run :mod:`benchmark_run` on ``spec`` in a fresh process; returns its result dict
+    with ``cpu_time_s`` (user + system time of the process and the data workers it
+    waited for) and ``wall_time_s`` added (also written back to the result file).
+
+    Its output (stdout and stderr) goes to ``log_file``, or with None to this process's
+    stdout. Raises RuntimeError on failure, with the end of that log."""
     os.makedirs(osp.dirname(spec_file), exist_ok=True)
     with open(spec_file, 'w') as f:
         json.dump(spec, f, indent=1)
@@ -159,13 +169,20 @@ def run_in_subprocess(spec: dict, spec_file: str) -> dict:
     env.setdefault('OMP_NUM_THREADS', str(spec.get('threads', 1)))
     cmd = [sys.executable, '-m', 'losa_plugin.synthetic.benchmark_run', spec_file]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    if log_file is not None:
+        os.makedirs(osp.dirname(log_file) or '.', exist_ok=True)
+    with open(log_file or os.devnull, 'w') as log:
+        out = None if log_file is None else log
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out,
+                                stderr=None if out is None else subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         what = spec.get('config') or f'generate {spec.get("what")}'
+        where = 'its log above' if log_file is None else f'{log_file}, ending:\n' + \
+            ''.join(_tail(log_file, 30))
         raise RuntimeError(f'run {what} (spec {spec_file}) failed with exit code '
-                           f'{proc.returncode}; see its log above')
+                           f'{proc.returncode}; see {where}')
     with open(spec['result']) as f:
         result = json.load(f)
     result['cpu_time_s'] = usage.ru_utime + usage.ru_stime
@@ -173,6 +190,11 @@ def run_in_subprocess(spec: dict, spec_file: str) -> dict:
     with open(spec['result'], 'w') as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def _tail(path: str, lines: int) -> List[str]:
+    with open(path, errors='replace') as f:
+        return f.readlines()[-lines:]
 
 
 def finished_run(spec: dict, spec_file: str, *outputs: str) -> Optional[dict]:

@@ -60,10 +60,12 @@ def pretrain_info(result: Dict, regime: Regime, ckpt: str) -> Dict:
 
 def pretrain_task_fn(regime: Regime, plan: PretrainPlan, ckpts: Dict[str, str],
                      pretrain_results: Dict[str, Dict], log_done: Callable[[str, Dict], None],
-                     logger: MMLogger, ship: bool = False) -> Callable[[], Dict]:
+                     logger: MMLogger, ship: bool = False,
+                     quiet: bool = False) -> Callable[[], Dict]:
     """The work of the ``<regime>/pretrain`` task. Fills ``ckpts[regime.name]`` and
     ``pretrain_results[regime.name]``; with ``ship``, writes the trained backbone to the
-    shipped folder."""
+    shipped folder; with ``quiet``, the pretraining process's output goes to
+    ``console.log`` in its work dir instead of the console."""
     rname, spec = regime.name, plan.spec
 
     def load_shipped() -> Dict:
@@ -84,7 +86,8 @@ def pretrain_task_fn(regime: Regime, plan: PretrainPlan, ckpts: Dict[str, str],
         if result is None or steps.last_checkpoint(spec['work_dir']) is None:
             logger.info(f'{rname}/pretrain: at most {spec["overrides"]["train_cfg.max_epochs"]} '
                         f'epochs -> {spec["work_dir"]}')
-            result = steps.run_in_subprocess(spec, spec_file)
+            result = steps.run_in_subprocess(
+                spec, spec_file, log_file=steps.console_log_path(spec) if quiet else None)
         else:
             logger.info(f'{rname}/pretrain: {spec["work_dir"]} has the checkpoint, not retrained')
         ckpt = steps.last_checkpoint(spec['work_dir'])

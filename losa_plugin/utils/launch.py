@@ -37,6 +37,7 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    quiet_console(cfg)
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = compat.dist_backend()
     if args.launcher != 'none' and compat.init_cpu_distributed(args.launcher):
@@ -46,6 +47,17 @@ def load_config(args: argparse.Namespace) -> Config:
         print_log('no CUDA device: initialised a gloo process group for CPU training',
                   logger='current')
     return cfg
+
+
+def quiet_console(cfg: Config) -> None:
+    """What a person at the console of ``tools/train.py`` / ``tools/test.py`` wants: one
+    summary of the optimizer's parameters instead of a line per (frozen) parameter, and a
+    progress bar over evaluation (on a terminal)."""
+    from losa_plugin.engine import use_param_summary_constructor
+    use_param_summary_constructor(cfg)
+    if cfg.get('default_hooks') is None:
+        cfg.default_hooks = {}
+    cfg.default_hooks.setdefault('eval_progress', dict(type='EvalProgressHook'))
 
 
 def enable_amp(cfg: Config) -> None:

@@ -1,5 +1,6 @@
 from .checkpoint_selection_check_hook import CheckpointSelectionCheckHook
 from .data_model_check_hook import DataModelCheckHook
+from .eval_progress_hook import EvalProgressHook
 from .exact_resume_hook import ExactResumeHook
 from .non_finite_guard_hook import NonFiniteGuardHook
 from .trainable_checkpoint_hook import TrainableCheckpointHook, add_trainable_checkpoint_hook
@@ -31,6 +32,7 @@ def add_plugin_hooks(cfg) -> None:
             cfg.default_hooks[key] = dict(type=hook_type)
 
 
-__all__ = ['CheckpointSelectionCheckHook', 'DataModelCheckHook', 'ExactResumeHook',
-           'NonFiniteGuardHook', 'TrainableCheckpointHook', 'TrainableEMAHook', 'add_plugin_hooks',
+__all__ = ['CheckpointSelectionCheckHook', 'DataModelCheckHook', 'EvalProgressHook',
+           'ExactResumeHook', 'NonFiniteGuardHook', 'TrainableCheckpointHook',
+           'TrainableEMAHook', 'add_plugin_hooks',
            'add_trainable_checkpoint_hook', 'trainable_view', 'PLUGIN_HOOKS']
