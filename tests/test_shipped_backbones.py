@@ -9,7 +9,7 @@ import torch
 from losa_plugin.synthetic import benchmark_steps as steps
 from losa_plugin.synthetic.benchmark import FULL
 from losa_plugin.synthetic.pretrain_step import plan_pretraining
-from losa_plugin.synthetic.regimes import REGIMES
+from losa_plugin.synthetic.regimes import DEFAULT_REGIMES, REGIMES
 from losa_plugin.synthetic.shipped_backbones import (SHIPPED_DIR, compare_with_shipped,
                                                      export_backbone, key_fields,
                                                      pretrain_key, shipped_meta)
@@ -84,7 +84,7 @@ def test_export_load_and_compare(tmp_path):
     assert not other['equal'] and other['max_abs_diff'] > 0.01
 
 
-@pytest.mark.parametrize('name', list(REGIMES))
+@pytest.mark.parametrize('name', DEFAULT_REGIMES)
 def test_repository_ships_the_default_pretraining_of_each_regime(name):
     # A change to the pretraining (config, schedule, clips, backbone) changes the key and
     # the main job would pretrain again (17 min more): this fails until the backbones are

@@ -29,8 +29,8 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import losa_plugin  # noqa: F401
 
-from losa_plugin.synthetic.benchmark import (ABLATIONS, DIAGNOSTICS, REGIMES, STRATEGIES,
-                                             all_strategies, run_benchmark)
+from losa_plugin.synthetic.benchmark import (ABLATIONS, DEFAULT_REGIMES, DIAGNOSTICS, REGIMES,
+                                             STRATEGIES, all_strategies, run_benchmark)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--out', required=True, help='output directory')
     p.add_argument('--quick', action='store_true',
                    help='small mode: fewer videos and epochs, 2 / 1 seeds (a few minutes)')
-    p.add_argument('--regimes', nargs='+', default=list(REGIMES), choices=list(REGIMES))
+    p.add_argument('--regimes', nargs='+', default=list(DEFAULT_REGIMES),
+                   choices=list(REGIMES))
     p.add_argument('--seeds', type=int,
                    help='seeds of head-only, LoSA and the ablations, paired (default 6, '
                    'quick: 2)')

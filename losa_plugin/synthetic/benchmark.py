@@ -39,7 +39,7 @@ from .console import JobProgress, format_job_summary, job_log
 from .pretrain_step import plan_pretraining, pretrain_task_fn
 from .probe_step import run_layer_probe
 from .qualification import PROBE_CLIPS_PER_CLASS, qualification
-from .regimes import CONFIG_DIR, REGIMES, REPO_ROOT, Regime
+from .regimes import CONFIG_DIR, DEFAULT_REGIMES, REGIMES, REPO_ROOT, Regime
 from .tasks import Task, run_tasks, simulate_schedule
 
 #: strategy name -> TAL config (written for the aligned backbone; a regime's overrides
@@ -155,7 +155,7 @@ def run_benchmark(out_dir: str,
                   strategies: Sequence[str] = tuple(STRATEGIES),
                   ablations: Sequence[str] = (),
                   diagnostics: Sequence[str] = (),
-                  regimes: Sequence[str] = tuple(REGIMES),
+                  regimes: Sequence[str] = DEFAULT_REGIMES,
                   data_seed: int = 0,
                   tal_epochs: Optional[int] = None,
                   threads: Optional[int] = None,

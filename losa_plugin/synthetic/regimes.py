@@ -192,3 +192,7 @@ REGIMES: Dict[str, Regime] = {
         pretrain_config=osp.join(CONFIG_DIR, 'pretrain_vit-tiny_synthetic-invariant.py'),
         pretrain_val_classes=tuple(name for name, _ in MERGED_PAIRS)),
 }
+
+#: The regimes the main job runs by default (``bash tools/run_main.sh``); the others run
+#: with ``--regimes`` (docs/synthetic_benchmark.md says which and why).
+DEFAULT_REGIMES: Tuple[str, ...] = ('aligned', 'transfer')
