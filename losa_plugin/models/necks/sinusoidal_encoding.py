@@ -1,22 +1,22 @@
 """Fixed sinusoidal encoding of (fractional, possibly negative) temporal positions,
 laid out so that every attention head receives a complete encoding of its own."""
 import math
+from typing import Optional
 
 import torch
 
 
-def encoding_periods(num_freqs: int, min_period: float, max_period: float) -> torch.Tensor:
+def encoding_periods(num_freqs: int, min_period: float, max_period: float,
+                     device: Optional[torch.device] = None) -> torch.Tensor:
     """Periods (in positions) of one head's ``num_freqs`` sine / cosine pairs:
     geometric from ``min_period`` to ``max_period`` (both included; one pair gets
-    ``min_period``). Returns ``[num_freqs]`` float64."""
+    ``min_period``). Returns ``[num_freqs]`` float64 on ``device``."""
     if num_freqs < 1:
         raise ValueError(f'encoding_periods: num_freqs must be >= 1, got {num_freqs}')
     if not 0 < min_period <= max_period:
         raise ValueError('encoding_periods: 0 < min_period <= max_period expected, got '
                          f'{min_period}, {max_period}')
-    if num_freqs == 1:
-        return torch.tensor([float(min_period)], dtype=torch.float64)
-    k = torch.arange(num_freqs, dtype=torch.float64) / (num_freqs - 1)
+    k = torch.arange(num_freqs, device=device, dtype=torch.float64) / max(num_freqs - 1, 1)
     return min_period * (max_period / min_period) ** k
 
 
@@ -49,8 +49,9 @@ def sinusoidal_encoding(positions: torch.Tensor, dim: int, n_heads: int = 1,
     if n_heads < 1 or dim % (2 * n_heads) != 0:
         raise ValueError(f'sinusoidal_encoding: dim must be a positive multiple of '
                          f'2 * n_heads = {2 * n_heads}, got dim={dim}')
-    periods = encoding_periods(dim // (2 * n_heads), min_period, max_period)
-    freqs = (2 * math.pi / periods).to(device=positions.device, dtype=torch.float32)
+    periods = encoding_periods(dim // (2 * n_heads), min_period, max_period,
+                               positions.device)
+    freqs = (2 * math.pi / periods).float()
     angles = positions.float()[..., None] * freqs
     head = torch.cat([angles.sin(), angles.cos()], dim=-1)  # [..., e]
     return head.repeat((1, ) * positions.dim() + (n_heads, ))
