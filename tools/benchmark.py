@@ -18,7 +18,12 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
   derived from it (``losa_plugin/benchmark/strategies.py``: head-only =
   ``LastLayerNeck`` + last tap only; full FT = unfrozen with per-block checkpointing,
   as ``configs/baselines/full-ft_*``; ``st_adapter``, ``aim``, ``unipt``, ``adatad`` =
-  the model delta of ``configs/baselines/{method}_*``, see docs/baselines.md).
+  the model delta of ``configs/baselines/{method}_*``, see docs/baselines.md). Several
+  LoSA configs in one run (e.g. the default and ``*_recompute``) may derive the same
+  model for a strategy; each distinct model is measured once.
+* After the table: each LoSA memory mode's peak against the default LoSA, streaming,
+  head-only and AdaTAD rows of the same run, and its step time against the default's
+  (``losa_plugin/benchmark/mode_ratios.py``; in the JSON as ``ratios``).
 * ``--estimate`` adds the analytic estimate to each row (``est_step_growth_mb``, the
   measured quantity, and ``est_peak_mb``, the steady-state total);
   ``--no-run`` skips the measurement (any scale, e.g. ViT-g at 1152 frames of 224²).
@@ -99,6 +104,8 @@ def describe(model_cfg, size: int) -> dict:
     outer = model_cfg['backbone']
     if outer.get('type') == 'CachedLayerTap':
         mode = 'tap-cache'
+    elif bb.get('tap_recompute'):
+        mode = 'recompute' + (f"+{bb['dtype']}" if bb.get('dtype') else '')
     elif bb.get('tap_reduce') == 'spatial_pool':
         mode = f"pool{bb.get('tap_pool_size', 4)}"
     elif bb.get('tap_reduce'):
@@ -345,11 +352,17 @@ def main() -> None:
         parser.error('--no-run needs --estimate')
     result = dict(device=args.device, threads=args.threads, rows=[])
     from losa_plugin.benchmark.memory_estimate import estimate_memory
+    from losa_plugin.benchmark.mode_ratios import format_ratios, mode_ratios
+    seen = set()  # a model derived alike from two configs is measured once
     # with --tap-cache the configs name what to cache, not rows to measure
     for config in ([] if args.tap_cache else args.configs):
         for strategy in (args.strategies or [None]):
             _, model_cfg, strat = load_model_cfg(config, strategy)
             size = args.size or default_size(model_cfg)
+            key = json.dumps(model_cfg, sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
             info = describe(model_cfg, size)
             for frames in args.frames:
                 row = dict(strategy=strat, config=config, frames=frames, height=size,
@@ -373,6 +386,8 @@ def main() -> None:
                 result['rows'].append(row)
     if result['rows']:
         print_table(result['rows'])
+        result['ratios'] = mode_ratios(result['rows'])
+        sys.stdout.write(format_ratios(result['ratios']))
 
     if args.attention:
         size = args.size or 224
