@@ -161,3 +161,28 @@ def test_throughput_mode_writes_fractions(tmp_path):
     for key in ('load_before', 'load_after'):
         assert len(tp[key]['loadavg']) == 3
     assert 'fraction' in proc.stdout and 'bf16-autocast' in proc.stdout
+
+
+def test_paired_time_interleaves_the_models(tmp_path):
+    """--paired-time: every model steps once per round in one process; each ratio is the
+    median of the per-round ratios to the first model (the first's own is 1)."""
+    out = tmp_path / 'paired.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '32',
+           '--size', '32', '--strategies', 'head_only', 'losa', '--estimate', '--no-run',
+           '--paired-time', '3', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    paired = json.loads(out.read_text())['paired_time']
+    assert paired['reference'] == 'head_only (default)' and paired['rounds'] == 3
+    models = paired['models']
+    assert list(models) == ['head_only (default)', 'losa (default)']
+    ref = models['head_only (default)']
+    assert ref['step_time_s_vs_first'] == 1.0
+    for item in models.values():
+        assert len(item['rounds']) == 3
+        ratios = sorted(r['step_time_s'] / b['step_time_s']
+                        for r, b in zip(item['rounds'], ref['rounds']))
+        assert item['step_time_s_vs_first'] == pytest.approx(ratios[1])
+        assert item['step_time_s'] == pytest.approx(
+            sorted(r['step_time_s'] for r in item['rounds'])[1])
+    assert 'interleaved rounds' in proc.stdout and 'x1.00' in proc.stdout
