@@ -71,12 +71,41 @@ def test_derived_strategies_match_baseline_configs():
                                        ('losa_vitb-shape_64px_pool', 'pool4'),
                                        ('losa_vitb-shape_64px_pool2', 'pool2'),
                                        ('losa_vitb-shape_64px_stream', 'stream'),
-                                       ('losa_vitb-shape_64px_bf16', 'bf16')])
+                                       ('losa_vitb-shape_64px_bf16', 'bf16'),
+                                       ('losa_vitb-shape_64px_recompute', 'recompute')])
 def test_rows_name_the_memory_mode(name, mode):
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     from benchmark import describe
     cfg = Config.fromfile(osp.join(ROOT, f'configs/efficiency/{name}.py')).model.to_dict()
     assert describe(cfg, 112)['mode'] == mode
+
+
+def test_recompute_config_derives_the_default_strategies_once(tmp_path):
+    """The other strategies derived from a recompute config drop ``tap_recompute`` (only
+    LoSA's neck reduces per clip), so a run over the default and the recompute config
+    measures each of them once, and LoSA twice (one row per mode)."""
+    default = osp.join(ROOT, 'configs/efficiency/losa_vitb-shape_64px.py')
+    recompute = osp.join(ROOT, 'configs/efficiency/losa_vitb-shape_64px_recompute.py')
+    cfg = Config.fromfile(recompute).model.to_dict()
+    assert cfg['backbone']['tap_recompute'] is True
+    for strategy in ('head_only', 'full_ft', 'adatad', 'unipt'):
+        derived = derive_strategy_cfg(cfg, strategy)
+        assert 'tap_recompute' not in derived['backbone'], strategy
+        build_model_on_meta(derived)  # builds (a recompute flag would be refused)
+    assert derive_strategy_cfg(cfg, 'losa')['backbone']['tap_recompute'] is True
+    out = tmp_path / 'est.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), default, recompute,
+           '--strategies', 'head_only', 'losa', 'unipt', '--frames', '256', '--size', '64',
+           '--estimate', '--no-run', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [(r['strategy'], r['mode']) for r in rows] == [
+        ('head_only', 'default'), ('losa', 'default'), ('unipt', 'default'),
+        ('losa', 'recompute')]
+    # the same learnable parameters, far less memory: no tap is stored
+    assert rows[3]['learnable_params'] == rows[1]['learnable_params']
+    assert rows[3]['est_terms_mb']['taps'] == 0 < rows[1]['est_terms_mb']['taps']
 
 
 @pytest.mark.parametrize('strategy,prefix', [('st_adapter', 'st-adapter'), ('aim', 'aim'),
@@ -133,3 +162,28 @@ def test_throughput_mode_writes_fractions(tmp_path):
     for key in ('load_before', 'load_after'):
         assert len(tp[key]['loadavg']) == 3
     assert 'fraction' in proc.stdout and 'bf16-autocast' in proc.stdout
+
+
+def test_paired_time_interleaves_the_models(tmp_path):
+    """--paired-time: every model steps once per round in one process; each ratio is the
+    median of the per-round ratios to the first model (the first's own is 1)."""
+    out = tmp_path / 'paired.json'
+    cmd = [sys.executable, osp.join(ROOT, 'tools/benchmark.py'), TINY, '--frames', '32',
+           '--size', '32', '--strategies', 'head_only', 'losa', '--estimate', '--no-run',
+           '--paired-time', '3', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    paired = json.loads(out.read_text())['paired_time']
+    assert paired['reference'] == 'head_only (default)' and paired['rounds'] == 3
+    models = paired['models']
+    assert list(models) == ['head_only (default)', 'losa (default)']
+    ref = models['head_only (default)']
+    assert ref['step_time_s_vs_first'] == 1.0
+    for item in models.values():
+        assert len(item['rounds']) == 3
+        ratios = sorted(r['step_time_s'] / b['step_time_s']
+                        for r, b in zip(item['rounds'], ref['rounds']))
+        assert item['step_time_s_vs_first'] == pytest.approx(ratios[1])
+        assert item['step_time_s'] == pytest.approx(
+            sorted(r['step_time_s'] for r in item['rounds'])[1])
+    assert 'interleaved rounds' in proc.stdout and 'x1.00' in proc.stdout

@@ -18,7 +18,17 @@ built model and the input window (CUDA max-allocated on GPU, peak RSS on CPU, se
   derived from it (``losa_plugin/benchmark/strategies.py``: head-only =
   ``LastLayerNeck`` + last tap only; full FT = unfrozen with per-block checkpointing,
   as ``configs/baselines/full-ft_*``; ``st_adapter``, ``aim``, ``unipt``, ``adatad`` =
-  the model delta of ``configs/baselines/{method}_*``, see docs/baselines.md).
+  the model delta of ``configs/baselines/{method}_*``, see docs/baselines.md). Several
+  LoSA configs in one run (e.g. the default and ``*_recompute``) may derive the same
+  model for a strategy; each distinct model is measured once.
+* After the table: each LoSA memory mode's peak against the default LoSA, streaming,
+  head-only and AdaTAD rows of the same run, and its step time against the default's
+  (``losa_plugin/benchmark/mode_ratios.py``; in the JSON as ``ratios``).
+* ``--paired-time R``: the step times of the run's models (at the first ``--frames``),
+  measured in one further process, interleaved over ``R`` rounds; each model's ratio to
+  the first is the median of its per-round ratios, so the load of a shared machine
+  cancels out (``losa_plugin/benchmark/paired_time.py``; JSON ``paired_time``). With
+  ``--estimate --no-run`` only the paired timing runs.
 * ``--estimate`` adds the analytic estimate to each row (``est_step_growth_mb``, the
   measured quantity, and ``est_peak_mb``, the steady-state total);
   ``--no-run`` skips the measurement (any scale, e.g. ViT-g at 1152 frames of 224²).
@@ -99,6 +109,8 @@ def describe(model_cfg, size: int) -> dict:
     outer = model_cfg['backbone']
     if outer.get('type') == 'CachedLayerTap':
         mode = 'tap-cache'
+    elif bb.get('tap_recompute'):
+        mode = 'recompute' + (f"+{bb['dtype']}" if bb.get('dtype') else '')
     elif bb.get('tap_reduce') == 'spatial_pool':
         mode = f"pool{bb.get('tap_pool_size', 4)}"
     elif bb.get('tap_reduce'):
@@ -158,6 +170,18 @@ def child_step(spec: dict) -> dict:
     finally:
         if cache_dir is not None:
             shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def child_paired(spec: dict) -> dict:
+    """Interleaved step times of several (config, strategy) models in this process."""
+    from losa_plugin.benchmark.paired_time import paired_step_times
+    models = []
+    for config, strategy, name in spec['models']:
+        _, model_cfg, _ = load_model_cfg(config, strategy)
+        models.append((name, build_model(model_cfg)))
+    return paired_step_times(models, spec['frames'], spec['size'], spec['size'],
+                             models[0][1].head.num_classes, rounds=spec['rounds'],
+                             device=spec.get('device') or 'cpu')
 
 
 def child_attention(spec: dict) -> float:
@@ -239,7 +263,7 @@ def child_tap_cache(spec: dict) -> dict:
 
 # --------------------------------------------------------------------------- output
 def print_table(rows) -> None:
-    head = (f'{"strategy":<13}{"mode":<10}{"backbone":<28}{"frames":>7}{"peak MiB":>10}'
+    head = (f'{"strategy":<13}{"mode":<16}{"backbone":<28}{"frames":>7}{"peak MiB":>10}'
             f'{"+weights":>10}{"est MiB":>9}{"step s":>8}{"fwd s":>7}{"bwd s":>7}'
             f'{"learnable":>15}{"total":>15}')
     lines = [head, '-' * len(head)]
@@ -249,7 +273,7 @@ def print_table(rows) -> None:
             if isinstance(v, (int, float)):
                 return format(v, spec)
             return format('-', '>' + spec.split('.')[0].lstrip('>'))
-        lines.append(f'{r["strategy"]:<13}{r.get("mode", ""):<10}{r["backbone"]:<28}'
+        lines.append(f'{r["strategy"]:<13}{r.get("mode", ""):<16}{r["backbone"]:<28}'
                      f'{r["frames"]:>7}{fmt("peak_mem_mb", ">10.0f")}'
                      f'{fmt("peak_total_mb", ">10.0f")}{fmt("est_step_growth_mb", ">9.0f")}'
                      f'{fmt("step_time_s", ">8.2f")}{fmt("forward_s", ">7.2f")}'
@@ -294,6 +318,8 @@ def main() -> None:
     parser.add_argument('--plot', default=None)
     parser.add_argument('--estimate', action='store_true')
     parser.add_argument('--no-run', action='store_true', help='estimate only')
+    parser.add_argument('--paired-time', type=int, default=0, metavar='R',
+                        help='also time the models interleaved in one process, R rounds')
     parser.add_argument('--attention', action='store_true')
     parser.add_argument('--attention-frames', type=int, default=16)
     parser.add_argument('--attention-clips', type=int, default=2)
@@ -321,8 +347,8 @@ def main() -> None:
     if args.child is not None:
         spec = json.loads(args.child)
         torch.set_num_threads(spec.get('threads', 1))
-        fn = dict(step=child_step, attention=child_attention,
-                  tap_cache=child_tap_cache)[spec['task']]
+        fn = dict(step=child_step, attention=child_attention, tap_cache=child_tap_cache,
+                  paired=child_paired)[spec['task']]
         sys.stdout.write(json.dumps(fn(spec)) + '\n')
         return
 
@@ -345,12 +371,20 @@ def main() -> None:
         parser.error('--no-run needs --estimate')
     result = dict(device=args.device, threads=args.threads, rows=[])
     from losa_plugin.benchmark.memory_estimate import estimate_memory
+    from losa_plugin.benchmark.mode_ratios import format_ratios, mode_ratios
+    seen = set()  # a model derived alike from two configs is measured once
+    paired = []  # (config, strategy, name) of each distinct model, for --paired-time
     # with --tap-cache the configs name what to cache, not rows to measure
     for config in ([] if args.tap_cache else args.configs):
         for strategy in (args.strategies or [None]):
             _, model_cfg, strat = load_model_cfg(config, strategy)
             size = args.size or default_size(model_cfg)
+            key = json.dumps(model_cfg, sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
             info = describe(model_cfg, size)
+            paired.append((config, strategy, f'{strat} ({info["mode"]})'))
             for frames in args.frames:
                 row = dict(strategy=strat, config=config, frames=frames, height=size,
                            width=size, device=args.device, **info)
@@ -373,6 +407,16 @@ def main() -> None:
                 result['rows'].append(row)
     if result['rows']:
         print_table(result['rows'])
+        result['ratios'] = mode_ratios(result['rows'])
+        sys.stdout.write(format_ratios(result['ratios']))
+    if args.paired_time and paired:
+        from losa_plugin.benchmark.paired_time import format_paired
+        size = args.size or default_size(load_model_cfg(paired[0][0], paired[0][1])[1])
+        result['paired_time'] = run_child(dict(
+            task='paired', models=paired, frames=args.frames[0], size=size,
+            rounds=args.paired_time, device=args.device, threads=args.threads),
+            timeout=6 * 3600)
+        sys.stdout.write(format_paired(result['paired_time']))
 
     if args.attention:
         size = args.size or 224

@@ -5,7 +5,9 @@
 # each block together (the adapter crosses clips); the last layer's F_N into the same
 # ActionFormer head, same data and schedule as LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
+# (LoSA's tap recompute, on in the ViT-g LoSA configs, needs LoSA's per-clip spatial
+# blocks: off here.)
 model = dict(
-    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1], with_cp=True,
+    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1], with_cp=True, tap_recompute=False,
                   adapter=dict(type='TIAdapter', ratio=0.25, kernel_size=3)),
     neck=dict(_delete_=True, type='LastLayerNeck'))

@@ -5,7 +5,9 @@
 # adapters; the last layer's F_N into the same ActionFormer head, same data and schedule
 # as LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
+# (LoSA's tap recompute, on in the ViT-g LoSA configs, needs LoSA's per-clip spatial
+# blocks: off here.)
 model = dict(
-    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1],
+    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1], tap_recompute=False,
                   adapter=dict(type='AIMAdapter', ratio=0.25, scale=0.5, num_tadapter=1)),
     neck=dict(_delete_=True, type='LastLayerNeck'))

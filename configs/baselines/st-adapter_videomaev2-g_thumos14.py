@@ -5,8 +5,10 @@
 # layer's F_N into the same ActionFormer head, same data and schedule as LoSA. See
 # docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
+# (LoSA's tap recompute, on in the ViT-g LoSA configs, needs LoSA's per-clip spatial
+# blocks: off here.)
 model = dict(
-    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1],
+    backbone=dict(type='PEFTLayerTapViT', tap_layers=[-1], tap_recompute=False,
                   adapter=dict(type='STAdapter', ratio=0.5, kernel_size=(3, 1, 1),
                                position='attn')),
     neck=dict(_delete_=True, type='LastLayerNeck'))

@@ -5,5 +5,8 @@
 # aggregation; its output into the same ActionFormer head, same data and schedule as
 # LoSA. See docs/baselines.md.
 _base_ = ['../losa/losa_videomaev2-g_thumos14.py']
-model = dict(neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
+# (LoSA's tap recompute, on in the ViT-g LoSA configs, needs LoSA's per-clip spatial
+# blocks: off here.)
+model = dict(backbone=dict(tap_recompute=False),
+             neck=dict(_delete_=True, type='UniPTNeck', downsample_factor=2,
                        token_scope='frame'))

@@ -15,8 +15,9 @@ train_dataloader = dict(dataset=dict(class_agnostic=ext_score_file is not None))
 val_evaluator = dict(ext_score_file=ext_score_file)
 test_evaluator = dict(ext_score_file=ext_score_file)
 
+# taps recomputed in the backward pass, not stored (as losa_videomaev2-g_thumos14.py)
 model = dict(
-    backbone={{_base_.backbone}},
+    backbone=dict(_base_.backbone, tap_recompute=True),
     head=dict(in_channels=1408, n_mha_win_size=-1,
               num_classes=200 if ext_score_file is None else 1,
               # ActionFormer's ActivityNet post-processing: class-agnostic soft-NMS,

@@ -33,6 +33,15 @@ neck / head phase
     head-only measurement at 2048 frames (docs/efficiency.md): ActionFormer's masked
     convs, local-attention chunks, pyramid levels and cls / reg towers are too many
     small tensors to count by hand.
+tap recompute (``tap_recompute=True``, ``LoSANeck``)
+    no tap is stored and no conv output is kept: the forward keeps the spatial blocks'
+    outputs (the neck-phase term above, two ``[T*T_i, C'_i]`` tensors per used layer:
+    the joined per-clip outputs and their masked copy). The backward pass recomputes one
+    micro-batch at a time, after the neck's and the head's backward: its frozen forward
+    (``backbone_transient``) and the spatial blocks' saved tensors for ``n`` clips
+    (``recompute_saved``: the stored-form taps and the conv outputs of the used layers
+    in the taps' dtype, the LayerNorm inputs in float32), beside the gradient of the
+    reduced features (one copy). The activation peak is the largest of the three phases.
 adapters inside the frozen backbone (``PEFTLayerTap*``: ST-Adapter, AIM, AdaTAD's TIA)
     autograd runs through the frozen blocks: per clip and block ``K_PEFT_VIT[adapter]``
     tensors of ``[N, C]`` are saved (ViT), or ``K_PEFT_CNN[adapter]`` times the block's
@@ -197,8 +206,9 @@ def _stored_shape(shape: tuple, tap_reduce: Optional[str], pool: int) -> tuple:
 def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
                 tap_bytes: int, reduced: bool,
                 attention_materialized: bool) -> Dict[str, float]:
-    """``shapes``: the stored (possibly pooled) per-clip tap shapes; ``reduced``: taps
-    are already spatially averaged (``[T_i, C_i]``)."""
+    """``shapes``: the stored (possibly pooled) per-clip tap shapes; ``reduced``: no
+    conv output is kept until the backward pass (taps already spatially averaged
+    ``[T_i, C_i]``, or recomputed per clip)."""
     neck = getattr(model, 'neck', None)
     out = dict(neck_spatial=0.0, neck_adapters=0.0)
     if neck is None or not getattr(neck, 'has_adapters', False):
@@ -241,6 +251,24 @@ def _neck_terms(model, neck_cfg: Dict, shapes: List[tuple], clips: int,
     # the fusion keeps the stack of every layer's output per branch, and Proj's input
     out['neck_adapters'] += 4 * kv_tokens * c * (len(branches) * len(adapted) + 2)
     return out
+
+
+def _recompute_saved(neck, neck_cfg: Dict, shapes: List[tuple], n: int,
+                    tap_bytes: int) -> float:
+    """Bytes the spatial blocks of one micro-batch of ``n`` clips save when the backward
+    pass recomputes it (``tap_recompute``): the stored-form taps (the conv's input) and
+    the conv outputs (kept for GELU) in the taps' dtype, the LayerNorm inputs (float32)."""
+    if neck is None or not getattr(neck, 'has_adapters', False):
+        return 0.0
+    used = list(neck.adapter_taps) + [len(shapes) - 1]
+    widths = list(neck.query_channels) + [neck.out_channels]
+    conv = (neck_cfg.get('spatial_cfg') or {}).get('mode', 'conv') == 'conv' \
+        and len(shapes[-1]) == 4
+    total = 0.0
+    for i, width in zip(used, widths):
+        total += (2 if conv else 1) * math.prod(shapes[i]) * tap_bytes
+        total += shapes[i][0] * width * 4
+    return n * total
 
 
 def _peft_saved(backbone, bb_cfg: Dict, vit: Optional[Dict], tok_c: int,
@@ -304,6 +332,9 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
     peft = hasattr(backbone, 'adapters')  # adapters inside the frozen backbone
     tap_reduce = bb_cfg.get('tap_reduce')
     reduced = tap_reduce == 'spatial_mean'
+    neck = getattr(model, 'neck', None)
+    # the spatial blocks run per clip in the clip loop, the taps recomputed in backward
+    recompute = bool(bb_cfg.get('tap_recompute', False)) and hasattr(neck, 'reduce_clip_taps')
     stored_shapes = [_stored_shape(s, tap_reduce, bb_cfg.get('tap_pool_size', 4))
                      for s in shapes]
     frozen = bb_cfg.get('frozen', True) and not peft
@@ -320,7 +351,7 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
     terms['grads'] = learnable * 4
     terms['adamw'] = learnable * 8
     terms['input'] = frames * height * width * 3 * 4
-    terms['taps'] = clips * sum(stored) * tap_bytes
+    terms['taps'] = 0.0 if recompute else clips * sum(stored) * tap_bytes
     vit = _vit_tokens(backbone, height, width)
     if vit is not None:
         tok_c = vit['tokens'] * vit['channels']
@@ -350,9 +381,11 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         else:
             saved = clips * blocks * (K_SAVED * tok_c + attn) * 4
         terms['backbone_saved'] = saved + clip_copy + n * K_BWD * tok_c * 4
-    terms.update(_neck_terms(model, model_cfg.get('neck') or {}, stored_shapes, clips,
-                             tap_bytes, reduced, attention_materialized))
-    neck = getattr(model, 'neck', None)
+    neck_cfg = model_cfg.get('neck') or {}
+    terms.update(_neck_terms(model, neck_cfg, stored_shapes, clips, tap_bytes,
+                             reduced or recompute, attention_materialized))
+    terms['recompute_saved'] = _recompute_saved(neck, neck_cfg, stored_shapes, n, tap_bytes) \
+        if recompute else 0.0
     if neck is not None and not hasattr(neck, 'has_adapters') and \
             any(p.requires_grad for p in neck.parameters()):
         # a neck other than LoSA's with parameters (UniPT): count what autograd saves
@@ -366,6 +399,13 @@ def estimate_memory(cfg, frames: int, height: int = 224, width: int = 224,
         neck_phase = (terms['taps'] + terms['neck_spatial'] + terms['neck_adapters']
                       + terms['head'])
         act_peak = max(backbone_phase, neck_phase)
+        if recompute:
+            # one copy of the reduced features (half the neck_spatial term) in the
+            # clip loop; in the backward pass, their gradient beside one micro-batch's
+            # recomputed frozen forward and spatial blocks
+            kept = terms['neck_spatial'] / 2
+            act_peak = max(kept + terms['backbone_transient'], neck_phase,
+                           kept + terms['backbone_transient'] + terms['recompute_saved'])
     else:
         act_peak = (terms['backbone_saved'] + terms['taps'] + terms['head']
                     + terms['neck_spatial'] + terms['neck_adapters'])

@@ -7,7 +7,7 @@ into the other two strategies the same way the baseline configs under
 
 * ``head_only``: ``neck=LastLayerNeck`` and the backbone taps only its last layer
   (``tap_layers=[-1]``; nothing else is needed by the neck, so nothing else is stored);
-* ``losa``: the config as given;
+* ``losa``: the config as given (any memory mode, e.g. ``tap_recompute``);
 * ``full_ft``: ``frozen=False``, ``with_cp=True`` (activation checkpointing per block,
   as ``configs/baselines/full-ft_*``), float32 backbone, ``LastLayerNeck`` and
   ``tap_layers=[-1]``;
@@ -18,6 +18,9 @@ into the other two strategies the same way the baseline configs under
   ``..._slowfast101_thumos14.py`` for SlowFast (the backbone's ``type``, ``adapter``,
   ``tap_layers``, ``with_cp`` and the neck), so the benchmark measures what the configs
   train (see docs/baselines.md).
+
+The LoSA memory modes that only LoSA's neck makes sense of (``tap_recompute``) are
+dropped from the backbone of every other strategy.
 """
 import copy
 import os.path as osp
@@ -84,9 +87,11 @@ def derive_strategy_cfg(model_cfg: Dict, strategy: str) -> Dict:
                          f'LayerTapSlowFast config, got {backbone!r:.80}')
     if strategy == 'losa':
         return cfg
+    # recomputing taps needs LoSA's per-clip spatial blocks; no other strategy has them
+    cfg['backbone'] = {k: v for k, v in backbone.items() if k != 'tap_recompute'}
     if strategy in METHODS:
         return _derive_method(cfg, strategy)
-    backbone = dict(backbone)
+    backbone = dict(cfg['backbone'])
     backbone['tap_layers'] = [-1]
     if strategy.startswith('full_ft'):
         backbone.update(frozen=False, with_cp=strategy == 'full_ft', dtype=None)

@@ -42,6 +42,13 @@ held for all clips at once:
 The taps of all clips are written into one preallocated tensor per layer as the
 micro-batches finish (never the pieces and their concatenation at once).
 
+``tap_recompute=True`` (frozen only): when the caller hands a ``clip_reducer`` to
+:meth:`BaseLayerTap.forward` (``TALDetector`` hands ``LoSANeck.reduce_clip_taps``), the
+reducer runs on each micro-batch's taps inside the clip loop, under activation
+checkpointing, and only its outputs are kept (``TapOutput.clip_reduced``; ``feats`` is
+empty): the backward pass recomputes each clip's taps (``tap_recompute.py``). Called
+without a reducer the wrapper returns its taps as usual.
+
 Besides the taps, the wrapper returns ``pooled_last``: the last tap pooled over space
 *the way the backbone's own output is* (:meth:`BaseLayerTap._pool_last`; for VideoMAEv2
 the pretrained ``fc_norm`` of the spatial mean), computed from the full tap before any
@@ -59,6 +66,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from .tap_output import TapOutput
+from .tap_recompute import ClipPlan, ClipReducer, gather_clips, reduce_clips
 
 _DTYPES = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 _TAP_REDUCE = (None, 'spatial_mean', 'spatial_pool')
@@ -83,6 +91,9 @@ class BaseLayerTap(BaseModule):
             ``H_i`` / ``W_i``); ignored otherwise. Defaults to 4.
         skip_padded_clips (bool): do not run clips without any valid frame; their
             taps are zeros. Defaults to True.
+        tap_recompute (bool): with a ``clip_reducer`` given to :meth:`forward`, keep
+            only the reducer's per-clip outputs and recompute each clip's taps in the
+            backward pass (module docstring; needs ``frozen=True``). Defaults to False.
         pretrained (str, optional): MMAction2 checkpoint (a recognizer's, keys
             ``backbone.*``, or a bare backbone's) loaded into the wrapped backbone by
             :meth:`init_weights`. ``init_cfg=dict(type='Pretrained', checkpoint=...)``
@@ -99,6 +110,7 @@ class BaseLayerTap(BaseModule):
                  tap_reduce: Optional[str] = None,
                  tap_pool_size: int = 4,
                  skip_padded_clips: bool = True,
+                 tap_recompute: bool = False,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
@@ -117,6 +129,10 @@ class BaseLayerTap(BaseModule):
         if isinstance(tap_pool_size, bool) or not isinstance(tap_pool_size, int) \
                 or tap_pool_size < 1:
             raise ValueError(f'tap_pool_size must be an int >= 1, got {tap_pool_size!r}')
+        if tap_recompute and not frozen:
+            raise ValueError('tap_recompute=True recomputes the taps of a frozen backbone '
+                             'run without autograd; it needs frozen=True (a backbone with '
+                             'gradients has with_cp for its own checkpointing)')
         self.clip_len = clip_len
         self.clip_batch = clip_batch
         self.frozen = frozen
@@ -125,6 +141,7 @@ class BaseLayerTap(BaseModule):
         self.tap_reduce = tap_reduce
         self.tap_pool_size = tap_pool_size
         self.skip_padded_clips = skip_padded_clips
+        self.tap_recompute = bool(tap_recompute)
         self.pretrained = pretrained
         # subclasses set these
         self.backbone: nn.Module
@@ -232,13 +249,35 @@ class BaseLayerTap(BaseModule):
             tap = tap.to(_DTYPES[self.dtype] if tap.is_cuda else torch.bfloat16)
         return tap
 
-    def forward(self, frames: Tensor, frame_mask: Optional[Tensor] = None) -> TapOutput:
+    def _clip_plan(self, clip_mask: Tensor) -> ClipPlan:
+        """The clips to run for a ``[B, T]`` clip mask (``skip_padded_clips``)."""
+        flat_mask = clip_mask.flatten()
+        if self.skip_padded_clips:
+            run_idx = flat_mask.nonzero().flatten()
+            if run_idx.numel() == 0:  # nothing valid: run one clip for the shapes only
+                run_idx = flat_mask.new_zeros(1, dtype=torch.long)
+            # clips that ran but hold no valid frame (the shape-only clip) stay zero
+            keep = flat_mask[run_idx]
+            scatter = run_idx.numel() != flat_mask.numel() or not bool(keep.all())
+        else:
+            # (no host sync without skipping: every clip runs and is kept)
+            run_idx = torch.arange(flat_mask.numel(), device=flat_mask.device)
+            keep, scatter = torch.ones_like(flat_mask), False
+        return ClipPlan(run_idx, keep, scatter)
+
+    def forward(self, frames: Tensor, frame_mask: Optional[Tensor] = None,
+                clip_reducer: Optional[ClipReducer] = None) -> TapOutput:
         """Tap the backbone over a window.
 
         Args:
             frames: ``[B, 3, F, H, W]`` normalised frames, ``F`` a multiple of
                 ``clip_len``.
             frame_mask: ``[B, F]`` bool, True = valid frame; None = all valid.
+            clip_reducer (callable, optional): with ``tap_recompute=True``, a
+                function of one micro-batch's taps (stored form, ``[n, T_i, ...]``
+                per tapped layer) returning per-clip tensors ``[n, ...]``
+                (``LoSANeck.reduce_clip_taps``); run in the clip loop with the taps
+                recomputed in the backward pass. Ignored otherwise. Defaults to None.
 
         Returns:
             :class:`TapOutput` with ``feats`` ``[B, T, T_i, H_i, W_i, C_i]`` each (or
@@ -246,6 +285,8 @@ class BaseLayerTap(BaseModule):
             p, p, C_i]`` with ``'spatial_pool'``), ``layer_ids``, ``clip_mask``
             ``[B, T]``, ``frame_mask`` ``[B, T, clip_len]`` and ``pooled_last``
             ``[B, T, T_N, C_N]`` float32 (:meth:`_pool_last` of the full last tap).
+            With a reducer (recompute): ``feats=()`` and ``clip_reduced`` holds the
+            reducer's outputs ``[B, T, ...]``.
         """
         if frames.dim() != 5 or frames.shape[1] != 3:
             raise ValueError(f'{type(self).__name__}: expected frames [B, 3, F, H, W], '
@@ -260,25 +301,30 @@ class BaseLayerTap(BaseModule):
         if tuple(frame_mask.shape) != (b, f):
             raise ValueError(f'{type(self).__name__}: frame_mask must be [B, F]=({b}, {f}), '
                              f'got {tuple(frame_mask.shape)}')
-        clip_mask = rearrange(frame_mask.bool(), 'b (t l) -> b t l', l=self.clip_len).any(-1)
+        clip_frames = rearrange(frame_mask.bool(), 'b (t l) -> b t l', l=self.clip_len)
+        clip_mask = clip_frames.any(-1)
         num_clips = clip_mask.shape[1]
 
         if self.frozen:
             self._freeze()
-        clips = rearrange(frames, 'b c (t l) h w -> (b t) c l h w', l=self.clip_len)
-        flat_mask = clip_mask.flatten()
-        if self.skip_padded_clips:
-            run_idx = flat_mask.nonzero().flatten()
-            if run_idx.numel() == 0:  # nothing valid: run one clip for the shapes only
-                run_idx = flat_mask.new_zeros(1, dtype=torch.long)
-        else:
-            run_idx = torch.arange(clips.shape[0], device=clips.device)
+        plan = self._clip_plan(clip_mask)
+        if self.tap_recompute and clip_reducer is not None:
+            outs = reduce_clips(self, frames, plan, clip_reducer)
+            outs = [rearrange(o, '(b t) ... -> b t ...', b=b, t=num_clips) for o in outs]
+            return TapOutput((), tuple(self.layer_ids), clip_mask, frame_mask=clip_frames,
+                             pooled_last=outs[-1], clip_reduced=tuple(outs[:-1]))
+        stores = self._stored_taps(frames, plan)
+        feats = [rearrange(store, '(b t) ... -> b t ...', b=b, t=num_clips)
+                 for store in stores]
+        return TapOutput(tuple(feats[:-1]), tuple(self.layer_ids), clip_mask,
+                         frame_mask=clip_frames, pooled_last=feats[-1])
 
-        # clips that ran but hold no valid frame (the shape-only clip) stay zero
-        keep = flat_mask[run_idx] if self.skip_padded_clips else torch.ones_like(flat_mask)
-        # (no host sync without skipping: every clip runs and is kept)
-        scatter = self.skip_padded_clips and (run_idx.numel() != clips.shape[0]
-                                              or not bool(keep.all()))
+    def _stored_taps(self, frames: Tensor, plan: ClipPlan) -> List[Tensor]:
+        """The clip loop of the default mode: every clip's taps in their stored form,
+        ``[B*T, ...]`` per tapped layer, then ``F_N`` ``[B*T, T_N, C_N]`` float32."""
+        b, _, f = frames.shape[:3]
+        grid = frames.unflatten(2, (f // self.clip_len, self.clip_len))  # a view
+        run_idx, keep, scatter = plan
         grad_ctx = torch.no_grad() if self.frozen else contextlib.nullcontext()
         # One preallocated [B*T, ...] tensor per layer, filled micro-batch by
         # micro-batch: the pieces and a concatenation of them never coexist.
@@ -286,15 +332,15 @@ class BaseLayerTap(BaseModule):
         with grad_ctx, self._autocast(frames.device.type):
             for start in range(0, run_idx.numel(), self.clip_batch):
                 idx = run_idx[start:start + self.clip_batch]
-                raw = self._forward_clips(clips[idx])
+                raw = self._forward_clips(gather_clips(grid, idx))
                 # F_N from the full last tap (before any reduction / cast), in float32
                 pooled = self._pool_last(raw[-1]).float()
                 taps = [self._reduce(t) for t in raw] + [pooled]
                 del raw
                 if not stores:
                     alloc = torch.zeros if scatter else torch.empty
-                    stores = [alloc((clips.shape[0], ) + tuple(t.shape[1:]), dtype=t.dtype,
-                                    device=t.device) for t in taps]
+                    stores = [alloc((b * grid.shape[2], ) + tuple(t.shape[1:]),
+                                    dtype=t.dtype, device=t.device) for t in taps]
                 if scatter:
                     k = keep[start:start + self.clip_batch]
                     for store, t in zip(stores, taps):
@@ -303,11 +349,7 @@ class BaseLayerTap(BaseModule):
                     for store, t in zip(stores, taps):
                         store[start:start + t.shape[0]] = t
                 del taps
-        feats = [rearrange(store, '(b t) ... -> b t ...', b=b, t=num_clips)
-                 for store in stores]
-        clip_frames = rearrange(frame_mask.bool(), 'b (t l) -> b t l', l=self.clip_len)
-        return TapOutput(tuple(feats[:-1]), tuple(self.layer_ids), clip_mask,
-                         frame_mask=clip_frames, pooled_last=feats[-1])
+        return stores
 
 
 def resolve_tap_layers(tap_layers: Optional[Sequence[int]], num_layers: int,

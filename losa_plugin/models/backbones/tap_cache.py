@@ -59,6 +59,10 @@ class CachedLayerTap(BaseModule):
         if not backbone.get('frozen', True):
             raise ValueError('CachedLayerTap: the wrapped backbone must be frozen '
                              '(frozen=True); cached taps cannot carry gradients')
+        if backbone.get('tap_recompute', False):
+            raise ValueError('CachedLayerTap: the wrapped backbone has tap_recompute=True; '
+                             'cached taps are read from disk, never recomputed: drop '
+                             'tap_recompute from the wrapped backbone config')
         backbone.setdefault('tap_reduce', 'spatial_mean')
         self.inner = MODELS.build(backbone)
         self.read_only = read_only

@@ -25,12 +25,20 @@ class TapOutput(NamedTuple):
             SlowFast: the spatial mean of the fused output), or None (then necks take
             the plain spatial mean of ``feats[-1]``). This is ``F_N``, the head-only
             features.
+        clip_reduced: the outputs of a neck's per-clip reduction run inside the
+            backbone's clip loop (``tap_recompute=True`` with a ``clip_reducer``, e.g.
+            ``LoSANeck.reduce_clip_taps``), ``[B, T, ...]`` each in the order the
+            reducer returns them (LoSA: ``[B, T, T_i, C'_i]`` per adapted layer, then
+            ``[B, T, T_N, C]`` of layer N), zero at clips that did not run; or None.
+            When set, ``feats`` is ``()``: no tap is stored, the backward pass
+            recomputes each clip's taps.
     """
     feats: Tuple[torch.Tensor, ...]
     layer_ids: Tuple[int, ...]
     clip_mask: torch.Tensor
     frame_mask: Optional[torch.Tensor] = None
     pooled_last: Optional[torch.Tensor] = None
+    clip_reduced: Optional[Tuple[torch.Tensor, ...]] = None
 
 
 def token_mask(taps: TapOutput, num_tokens: int) -> torch.Tensor:

@@ -20,6 +20,9 @@ class TALDetector(BaseModel):
     * Frames ``[B, 3, F, H, W]``: a layer-tap backbone gives ``TapOutput``; the neck
       (``LoSANeck`` or ``LastLayerNeck``) turns it into ``[B, C, L]`` and a ``[B, L]``
       mask. Head-only-online, LoSA and full fine-tuning differ only in their config.
+      With ``backbone.tap_recompute=True`` the detector hands the neck's per-clip
+      reduction (``neck.reduce_clip_taps``) to the backbone, which runs it inside its
+      clip loop and recomputes the taps in the backward pass (``tap_recompute.py``).
 
     Head outputs are in grid units; :meth:`predict` converts them to seconds with each
     window's ``feature_stride``, ``window_offset`` and ``fps`` (see
@@ -50,6 +53,11 @@ class TALDetector(BaseModel):
             neck = self._complete_neck_cfg(dict(neck))
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head)
+        if getattr(self.backbone, 'tap_recompute', False) and \
+                not callable(getattr(self.neck, 'reduce_clip_taps', None)):
+            raise ValueError('TALDetector: model.backbone.tap_recompute=True needs a neck '
+                             'that reduces each clip\'s taps (LoSANeck.reduce_clip_taps); '
+                             f'got neck {type(self.neck).__name__}. Set tap_recompute=False')
 
     def _complete_neck_cfg(self, neck: dict) -> dict:
         """Fill the tap layout (``layer_ids``, ``in_channels``, ``temporal_sizes``) of a
@@ -88,7 +96,11 @@ class TALDetector(BaseModel):
             if self.backbone is None:
                 raise ValueError('TALDetector: frame inputs [B, 3, F, H, W] need a backbone')
             frame_mask = self._valid_mask(data_samples, inputs.shape[2], inputs.device)
-            taps = self.backbone(inputs, frame_mask)
+            if getattr(self.backbone, 'tap_recompute', False):
+                taps = self.backbone(inputs, frame_mask,
+                                     clip_reducer=self.neck.reduce_clip_taps)
+            else:
+                taps = self.backbone(inputs, frame_mask)
             if self.neck is None:
                 raise ValueError('TALDetector: a backbone needs a neck to turn taps into [B, C, L]')
             feats, mask = self.neck(taps)

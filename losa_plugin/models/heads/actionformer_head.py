@@ -105,6 +105,8 @@ class ActionFormerHead(BaseModule):
         use_abs_pe (bool): sinusoidal absolute position embedding after the
             embedding convs (ActionFormer on ActivityNet). Needs ``max_seq_len``.
             Defaults to False.
+        with_cp (bool): activation checkpointing of the projection's transformer
+            blocks in training (:class:`ActionFormerProjection`). Defaults to False.
         test_cfg (dict, optional): overrides of :data:`DEFAULT_TEST_CFG` (keys
             ``pre_nms_thresh``, ``pre_nms_topk``, ``topk_per_level``,
             ``duration_thresh``, ``multiclass_nms``, ``nms`` = dict(method 'soft' |
@@ -142,6 +144,7 @@ class ActionFormerHead(BaseModule):
                  padding: str = 'actionformer',
                  max_seq_len: Optional[int] = None,
                  use_abs_pe: bool = False,
+                 with_cp: bool = False,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -158,7 +161,7 @@ class ActionFormerHead(BaseModule):
         self.projection = ActionFormerProjection(
             in_channels, embed_dims, arch, num_heads, n_mha_win_size, scale_factor,
             embed_kernel_size, embed_with_ln, attn_drop, proj_drop, drop_path,
-            use_abs_pe=use_abs_pe, max_seq_len=max_seq_len)
+            use_abs_pe=use_abs_pe, max_seq_len=max_seq_len, with_cp=with_cp)
         self.fpn_norms = nn.ModuleList(
             ChannelLayerNorm(embed_dims) if fpn_with_ln else nn.Identity()
             for _ in range(num_levels))

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmaction.registry import MODELS
+from torch.utils.checkpoint import checkpoint
 
 from .channel_layer_norm import ChannelLayerNorm
 from .masked_conv1d import MaskedConv1D, as_time_mask, input_mask
@@ -42,6 +43,10 @@ class ActionFormerProjection(BaseModule):
         use_abs_pe (bool): add the absolute position embedding. Defaults to False.
         max_seq_len (int, optional): length of the position embedding table (needed
             with ``use_abs_pe``); longer sequences interpolate it linearly.
+        with_cp (bool): activation checkpointing of each transformer block in
+            training: its activations are recomputed in the backward pass (drop path
+            draws the same masks again); saves memory on long sequences for one more
+            forward of the blocks. Defaults to False.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -51,7 +56,7 @@ class ActionFormerProjection(BaseModule):
                  embed_kernel_size: int = 3, embed_with_ln: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, drop_path: float = 0.1,
                  use_abs_pe: bool = False, max_seq_len: Optional[int] = None,
-                 init_cfg=None) -> None:
+                 with_cp: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(arch) != 3:
             raise ValueError(f'ActionFormerProjection: arch must be (#convs, #stem, '
@@ -65,6 +70,7 @@ class ActionFormerProjection(BaseModule):
         self.embed_dims = embed_dims
         self.num_levels = num_levels
         self.scale_factor = scale_factor
+        self.with_cp = with_cp
         self.embed = nn.ModuleList()
         self.embed_norm = nn.ModuleList()
         for i in range(arch[0]):
@@ -147,14 +153,21 @@ class ActionFormerProjection(BaseModule):
         if self.use_abs_pe:
             x = self._position_embedding(x, mask, readable.sum(1))
         for blk in self.stem:
-            x, mask = blk(x, mask, readable)
+            x, mask = self._block(blk, x, mask, readable)
         feats, masks = [x], [mask]
         for blk in self.branch:
-            x, mask = blk(x, mask, readable)
+            x, mask = self._block(blk, x, mask, readable)
             readable = readable[:, ::self.scale_factor]
             feats.append(x)
             masks.append(mask)
         return feats, masks
+
+
+    def _block(self, blk: nn.Module, x: torch.Tensor, mask: torch.Tensor,
+               readable: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return checkpoint(blk, x, mask, readable, use_reentrant=False)
+        return blk(x, mask, readable)
 
 
 def sinusoid_table(length: int, dims: int) -> torch.Tensor:

@@ -70,7 +70,12 @@ class LastLayerNeck(BaseModule):
         # dtype (float32 when parameter-free) without copying the full tap first.
         params = next(self.parameters(), None)
         dtype = params.dtype if params is not None else torch.float32
-        feat = taps.feats[-1]
+        if not taps.feats:  # no tap stored (tap recompute): F_N is pooled_last alone
+            if taps.pooled_last is None:
+                raise ValueError('LastLayerNeck: TapOutput has neither taps nor pooled_last')
+            feat = taps.pooled_last
+        else:
+            feat = taps.feats[-1]
         if feat.dim() not in (4, 6):
             raise ValueError('LastLayerNeck: the last tap must be [B, T, T_N, H, W, C] or '
                              f'[B, T, T_N, C], got shape {tuple(feat.shape)}')

@@ -271,15 +271,22 @@ class LoSANeck(BaseModule):
     # ---------------------------------------------------------------- forward
     def _check(self, taps: TapOutput) -> None:
         feats, layer_ids, clip_mask = taps.feats, taps.layer_ids, taps.clip_mask
-        if len(feats) != self.num_taps:
+        positions = list(range(self.num_taps))
+        if taps.clip_reduced is not None:  # reduce_clip_taps ran in the clip loop
+            feats = taps.clip_reduced
+            positions = self.adapter_taps + [self.num_taps - 1] if self.has_adapters else []
+            if len(feats) != len(positions):
+                raise ValueError(f'LoSANeck: TapOutput.clip_reduced has {len(feats)} '
+                                 f'entries, reduce_clip_taps gives {len(positions)}')
+        elif len(feats) != self.num_taps:
             raise ValueError(f'LoSANeck: got {len(feats)} taps, built for {self.num_taps}')
         if self.layer_ids is not None and list(layer_ids) != self.layer_ids:
             raise ValueError(f'LoSANeck: TapOutput.layer_ids {list(layer_ids)} differ from '
                              f'the configured layer_ids {self.layer_ids}')
         if clip_mask.dim() != 2:
             raise ValueError(f'LoSANeck: clip_mask must be [B, T], got {tuple(clip_mask.shape)}')
-        t_last = feats[-1].shape[2]
-        for k, f in enumerate(feats):
+        t_last = feats[-1].shape[2] if feats else None
+        for k, f in zip(positions, feats):
             if f.dim() not in (4, 6) or tuple(f.shape[:2]) != tuple(clip_mask.shape):
                 raise ValueError(f'LoSANeck: tap {k} must be [B, T, T_i, H_i, W_i, C_i] or '
                                  f'[B, T, T_i, C_i] with [B, T] = {tuple(clip_mask.shape)}, '
@@ -299,14 +306,17 @@ class LoSANeck(BaseModule):
         """
         self._check(taps)
         feats = taps.feats
+        pre = taps.clip_reduced  # the spatial blocks' outputs, when run per clip already
         f_last, last_mask = self.last_layer.pool(taps)  # [B, T, T_N, C], [B, T, T_N]
         out = f_last
         if self.has_adapters:
-            kv = self.spatial_last(feats[-1]).masked_fill(~last_mask[..., None], 0.0)
+            kv = self.spatial_last(feats[-1]) if pre is None else pre[-1]
+            kv = kv.masked_fill(~last_mask[..., None], 0.0)
             short, long = [], []
             for k, tap in enumerate(self.adapter_taps):
-                q_mask = token_mask(taps, feats[tap].shape[2])  # [B, T, T_i]
-                q = self.spatial[k](feats[tap]).masked_fill(~q_mask[..., None], 0.0)
+                q = self.spatial[k](feats[tap]) if pre is None else pre[k]  # [B, T, T_i, C'_i]
+                q_mask = token_mask(taps, q.shape[2])  # [B, T, T_i]
+                q = q.masked_fill(~q_mask[..., None], 0.0)
                 q_proj = self.query_projs[k](q) if self.share_query else None
                 for adapters, outs in ((self.short_adapters, short),
                                        (self.long_adapters, long)):
@@ -317,6 +327,30 @@ class LoSANeck(BaseModule):
             out = out.masked_fill(~last_mask[..., None], 0.0)
         return (rearrange(out, 'b t n c -> b c (t n)'),
                 rearrange(last_mask, 'b t n -> b (t n)'))
+
+    def reduce_clip_taps(self, taps: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """The spatial blocks on one micro-batch of clips, for a backbone that runs them
+        inside its clip loop (``tap_recompute=True``: ``TALDetector`` hands this method
+        to the backbone; the results come back as ``TapOutput.clip_reduced``). The
+        blocks never mix clips, so this is :meth:`forward`'s reduction, clip by clip.
+
+        Args:
+            taps: one per tapped layer, ``[n, T_i, H_i, W_i, C_i]`` (or the stored
+                form ``[n, T_i, p, p, C_i]`` / ``[n, T_i, C_i]``) of ``n`` clips.
+
+        Returns:
+            list[Tensor]: ``F'_i`` ``[n, T_i, C'_i]`` per adapted layer, then ``F'_N``
+            ``[n, T_N, C]``; empty without adapters (only ``F_N`` is needed then).
+        """
+        if len(taps) != self.num_taps:
+            raise ValueError(f'LoSANeck.reduce_clip_taps: got {len(taps)} taps, built for '
+                             f'{self.num_taps}')
+        if not self.has_adapters:
+            return []
+        blocks = list(zip(self.spatial, self.adapter_taps)) + [(self.spatial_last,
+                                                                self.num_taps - 1)]
+        # n clips as a batch of n one-clip windows: [n, 1, T_i, ...] -> [n, 1, T_i, C']
+        return [block(taps[i].unsqueeze(1)).squeeze(1) for block, i in blocks]
 
     def gate_values(self) -> Dict[str, float]:
         """Current gate per adapted layer, ``{'short/layer5': p, 'long/layer5': p, ...}``
